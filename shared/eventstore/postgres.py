@@ -1,0 +1,341 @@
+"""The event store on PostgreSQL: one per service, in that service's own database.
+
+    store = PostgresEventStore.connect(dsn, clock=clock, projections=[...])
+    with store.transaction(metadata={"actor": user_id}) as uow:
+        job = uow.load(Job, job_id)
+        job.publish(now)
+        uow.save(job)            # appends with the expected version, runs the projections
+
+Appends go through the ``append_events`` database function (shared/migrations), which
+serialises writers, checks expected versions, hands out positions in commit order and
+extends the hash chain, all in one round trip.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from typing import Any, TypeVar
+
+import psycopg
+from psycopg.rows import tuple_row
+from psycopg.types.json import Jsonb
+from psycopg_pool import ConnectionPool
+
+from shared.clock import Clock, system_clock
+from shared.domain import Aggregate, NewEvent
+from shared.errors import ConcurrencyError, NotFound
+from shared.eventstore.hashing import CANONICAL_SQL, GENESIS_HASH, chain_hash, digest_of_text
+from shared.eventstore.records import ANY, RecordedEvent, VerifyReport
+from shared.eventstore.upcasting import NO_UPCASTERS, Upcasters
+
+A = TypeVar("A", bound=Aggregate)
+
+_COLUMNS = (
+    "stream, version, position, event_id, type, schema_version, data, metadata, recorded_at, hash"
+)
+_CONCURRENCY_SQLSTATE = "MV409"
+
+
+class Projection:
+    """A read model kept in the same transaction as the append.
+
+    Subclasses name the tables they own (so they can be rebuilt) and define
+    ``on_<EventType>(self, cur, event)`` methods; events without a method are ignored.
+    """
+
+    name: str = ""
+    tables: Sequence[str] = ()
+
+    def handles(self, event_type: str) -> bool:
+        return hasattr(self, f"on_{event_type}")
+
+    def apply(self, cur: psycopg.Cursor, event: RecordedEvent) -> None:
+        handler = getattr(self, f"on_{event.type}", None)
+        if handler is not None:
+            handler(cur, event)
+
+
+def _concurrency_error(exc: psycopg.Error) -> ConcurrencyError:
+    return ConcurrencyError("the stream moved on; reload and retry", str(exc.diag.message_primary))
+
+
+class UnitOfWork:
+    """One database transaction: load aggregates, append their events, update read models."""
+
+    def __init__(self, store: PostgresEventStore, conn: psycopg.Connection, metadata: dict):
+        self.store = store
+        self.conn = conn
+        self.cursor = conn.cursor()
+        self.metadata = metadata
+        self.recorded: list[RecordedEvent] = []
+
+    def execute(self, sql: str, params: Any = None) -> psycopg.Cursor:
+        return self.cursor.execute(sql, params)
+
+    def read_stream(self, stream: str, after_version: int = 0) -> list[RecordedEvent]:
+        return self.store._read_stream(self.conn, stream, after_version)
+
+    def load(self, cls: type[A], id: str, *, must_exist: bool = False) -> A:
+        events = self.read_stream(cls.stream_for(id))
+        if must_exist and not events:
+            raise NotFound(f"{cls.__name__.lower()} {id} not found")
+        return cls.rehydrate(id, events)
+
+    def save(self, *aggregates: Aggregate, metadata: Mapping | None = None) -> list[RecordedEvent]:
+        """Append every aggregate's pending events, each stream at its loaded version."""
+        expected: dict[str, int] = {}
+        events: list[NewEvent] = []
+        for agg in aggregates:
+            if agg.pending:
+                expected[agg.stream] = agg.loaded_version
+                events.extend(agg.pending)
+        recorded = self.append(events, expected, metadata)
+        for agg in aggregates:
+            agg.take_pending()
+        return recorded
+
+    def append(
+        self,
+        events: Sequence[NewEvent],
+        expected: Mapping[str, int] | None = None,
+        metadata: Mapping | None = None,
+    ) -> list[RecordedEvent]:
+        """Append ``events`` atomically; ``expected`` maps streams to versions (ANY: -1)."""
+        if not events:
+            return []
+        meta = {**self.metadata, **(metadata or {})}
+        now = self.store.clock.now()
+        expected = dict(expected or {})
+        ids = [uuid.uuid4() for _ in events]
+        metas = [Jsonb({**meta, **e.metadata}) if e.metadata else Jsonb(meta) for e in events]
+        try:
+            rows = self.cursor.execute(
+                "SELECT out_position, out_version, out_hash FROM append_events("
+                "%s, %s, %s, %s, %s, %s, %s, %s, %s)",
+                (
+                    list(expected),
+                    [ANY if v is None else v for v in expected.values()],
+                    ids,
+                    [e.stream for e in events],
+                    [e.type for e in events],
+                    [e.schema_version for e in events],
+                    [Jsonb(e.data) for e in events],
+                    metas,
+                    now,
+                ),
+                prepare=True,
+            ).fetchall()
+        except psycopg.errors.UniqueViolation as exc:
+            raise _concurrency_error(exc) from None
+        except psycopg.Error as exc:
+            if exc.sqlstate == _CONCURRENCY_SQLSTATE:
+                raise _concurrency_error(exc) from None
+            raise
+        recorded = [
+            RecordedEvent(
+                event_id=str(ids[i]),
+                stream=e.stream,
+                version=version,
+                position=position,
+                type=e.type,
+                schema_version=e.schema_version,
+                data=e.data,
+                metadata=metas[i].obj,
+                recorded_at=now,
+                hash=bytes(digest),
+            )
+            for i, (e, (position, version, digest)) in enumerate(zip(events, rows, strict=True))
+        ]
+        for projection in self.store.projections:
+            for event in recorded:
+                projection.apply(self.cursor, self.store._upcast(event))
+        self.recorded.extend(recorded)
+        return recorded
+
+
+class PostgresEventStore:
+    def __init__(
+        self,
+        pool: ConnectionPool,
+        *,
+        clock: Clock = system_clock,
+        upcasters: Upcasters = NO_UPCASTERS,
+        projections: Sequence[Projection] = (),
+    ):
+        self.pool = pool
+        self.clock = clock
+        self.upcasters = upcasters
+        self.projections = list(projections)
+
+    @classmethod
+    def connect(
+        cls, dsn: str, *, min_size: int = 1, max_size: int = 10, **kwargs
+    ) -> PostgresEventStore:
+        pool = ConnectionPool(
+            dsn,
+            min_size=min_size,
+            max_size=max_size,
+            open=True,
+            name="eventstore",
+            kwargs={"autocommit": False},
+            check=ConnectionPool.check_connection,
+        )
+        return cls(pool, **kwargs)
+
+    def close(self) -> None:
+        self.pool.close()
+
+    # -- writing -------------------------------------------------------------------------
+
+    @contextmanager
+    def transaction(self, metadata: Mapping | None = None) -> Iterator[UnitOfWork]:
+        with self.pool.connection() as conn:
+            with conn.transaction():
+                yield UnitOfWork(self, conn, dict(metadata or {}))
+
+    def append(
+        self,
+        events: Sequence[NewEvent],
+        expected: Mapping[str, int] | None = None,
+        metadata: Mapping | None = None,
+    ) -> list[RecordedEvent]:
+        with self.transaction(metadata) as uow:
+            return uow.append(events, expected)
+
+    # -- reading -------------------------------------------------------------------------
+
+    def _row(self, row: tuple) -> RecordedEvent:
+        stream, version, position, event_id, type_, schema_version, data, metadata, at, h = row
+        return self._upcast(
+            RecordedEvent(
+                str(event_id),
+                stream,
+                version,
+                position,
+                type_,
+                schema_version,
+                data,
+                metadata,
+                at,
+                bytes(h),
+            )
+        )
+
+    def _upcast(self, event: RecordedEvent) -> RecordedEvent:
+        version, data = self.upcasters.upcast(event.type, event.schema_version, event.data)
+        if version == event.schema_version:
+            return event
+        return RecordedEvent(
+            event.event_id,
+            event.stream,
+            event.version,
+            event.position,
+            event.type,
+            version,
+            data,
+            event.metadata,
+            event.recorded_at,
+            event.hash,
+        )
+
+    def _read_stream(
+        self, conn: psycopg.Connection, stream: str, after_version: int
+    ) -> list[RecordedEvent]:
+        rows = conn.execute(
+            f"SELECT {_COLUMNS} FROM events WHERE stream = %s AND version > %s ORDER BY version",
+            (stream, after_version),
+            prepare=True,
+        ).fetchall()
+        return [self._row(r) for r in rows]
+
+    def read_stream(self, stream: str, after_version: int = 0) -> list[RecordedEvent]:
+        with self.pool.connection() as conn:
+            return self._read_stream(conn, stream, after_version)
+
+    def load(self, cls: type[A], id: str, *, must_exist: bool = False) -> A:
+        with self.transaction() as uow:
+            return uow.load(cls, id, must_exist=must_exist)
+
+    def stream_version(self, stream: str) -> int:
+        with self.pool.connection() as conn:
+            row = conn.execute(
+                "SELECT coalesce(max(version), 0) FROM events WHERE stream = %s", (stream,)
+            ).fetchone()
+            return row[0]
+
+    def read_all(self, after_position: int = 0, limit: int = 1000) -> list[RecordedEvent]:
+        """Events after ``after_position`` in log order, at most ``limit`` of them."""
+        with self.pool.connection() as conn:
+            rows = conn.execute(
+                f"SELECT {_COLUMNS} FROM events WHERE position > %s ORDER BY position LIMIT %s",
+                (after_position, limit),
+                prepare=True,
+            ).fetchall()
+        return [self._row(r) for r in rows]
+
+    def iter_all(
+        self, after_position: int = 0, page: int = 1000, until: Any = None
+    ) -> Iterator[RecordedEvent]:
+        """Every event after ``after_position`` (recorded up to ``until`` if given), paged."""
+        while True:
+            batch = self.read_all(after_position, page)
+            for event in batch:
+                if until is not None and event.recorded_at > until:
+                    return
+                yield event
+            if len(batch) < page:
+                return
+            after_position = batch[-1].position
+
+    def head(self) -> tuple[int, bytes]:
+        with self.pool.connection() as conn:
+            row = conn.execute(
+                "SELECT position, hash FROM events ORDER BY position DESC LIMIT 1"
+            ).fetchone()
+        return (row[0], bytes(row[1])) if row else (0, GENESIS_HASH)
+
+    # -- auditing ------------------------------------------------------------------------
+
+    def verify(self, batch: int = 20000, progress=None) -> VerifyReport:
+        """Walk the whole log in position order and recompute every hash.
+
+        Names the first position where the chain breaks: a changed byte, a gap or reordered
+        positions, an inserted or removed event. ``progress(n)`` is told how many rows were read.
+        """
+        previous, expected_position, checked = GENESIS_HASH, 1, 0
+        with self.pool.connection() as conn:
+            with conn.transaction():
+                cur = conn.cursor(name="verify_log", row_factory=tuple_row)
+                cur.itersize = batch
+                cur.execute(
+                    f"SELECT position, version, hash, {CANONICAL_SQL} FROM events ORDER BY position"
+                )
+                for position, version, stored, text in cur:
+                    if position != expected_position:
+                        problem = (
+                            f"position {expected_position} is missing"
+                            if position > expected_position
+                            else f"position {position} is out of order"
+                        )
+                        return VerifyReport(
+                            False, checked, position, previous, expected_position, problem
+                        )
+                    computed = chain_hash(previous, position, version, digest_of_text(text))
+                    if computed != bytes(stored):
+                        return VerifyReport(
+                            False,
+                            checked,
+                            position,
+                            previous,
+                            position,
+                            "hash mismatch: the event or one before it was altered",
+                        )
+                    previous = computed
+                    expected_position += 1
+                    checked += 1
+                    if progress is not None and checked % batch == 0:
+                        progress(batch)
+                cur.close()
+        return VerifyReport(True, checked, expected_position - 1, previous)

@@ -1,0 +1,129 @@
+"""Entrypoint helpers: validated RPC arguments and the operator endpoints every service has."""
+
+from __future__ import annotations
+
+import functools
+from typing import Any
+
+from marshmallow import Schema, fields, validate
+from nameko.rpc import rpc
+
+from shared.consumers import consume, list_dead_letters, replay_dead_letter
+from shared.errors import ValidationError
+from shared.schemas import BaseSchema, load
+
+
+def validated(schema: Schema | type[Schema]):
+    """RPC arguments are passed by name and loaded through ``schema`` before the method runs.
+
+    The decorated method receives the loaded dict: ``def create_job(self, args)``. Positional
+    arguments, unknown names, and values out of range are a ValidationError naming the field.
+    """
+    instance = schema() if isinstance(schema, type) else schema
+
+    def decorate(fn):
+        @functools.wraps(fn)
+        def wrapper(self, *args: Any, **kwargs: Any):
+            if args:
+                raise ValidationError(
+                    "pass arguments by name",
+                    {"_schema": ["Positional arguments are not accepted."]},
+                )
+            return fn(self, load(instance, kwargs))
+
+        wrapper.schema = instance
+        return wrapper
+
+    return decorate
+
+
+class DeadLetterQuery(BaseSchema):
+    include_replayed = fields.Boolean(load_default=False)
+    limit = fields.Integer(strict=True, load_default=100, validate=validate.Range(min=1, max=1000))
+
+
+class DeadLetterReplay(BaseSchema):
+    ids = fields.List(
+        fields.Integer(strict=True, validate=validate.Range(min=1)),
+        required=True,
+        validate=validate.Length(min=1, max=1000),
+    )
+
+
+class Operations:
+    """Mixed into every service: health and dead letters, for operators.
+
+    Expects the service to declare ``store`` (EventStore), ``caller`` (CallerProvider) and
+    ``relay`` (Relay).
+    """
+
+    @rpc
+    def health(self) -> dict:
+        """Database reachable, relay lag, parked dead letters. Open to anyone (probes)."""
+        # read through the store's pool: the relay's own connection belongs to its thread
+        rows = self.store.query(
+            "SELECT (SELECT coalesce(max(position), 0) FROM events),"
+            " (SELECT coalesce(max(position), 0) FROM relay_position WHERE relay = %s),"
+            " (SELECT count(*) FROM dead_letters WHERE replayed_at IS NULL)",
+            (f"{self.name}.events",),
+        )
+        head, published, parked = rows[0]
+        return {
+            "service": self.name,
+            "database": "ok",
+            "log_head": head,
+            "relay_position": published,
+            "relay_leader": self.relay.is_leader,
+            "relay_lag": head - published,
+            "dead_letters": parked,
+        }
+
+    @rpc
+    @validated(DeadLetterQuery)
+    def list_dead_letters(self, args) -> list[dict]:
+        """Parked messages of this service's consumers (operators only)."""
+        self.caller.require_role("operator")
+        letters = list_dead_letters(
+            self.store.store.pool.conninfo, args["include_replayed"], args["limit"]
+        )
+        for letter in letters:
+            letter["parked_at"] = letter["parked_at"].isoformat()
+            letter["replayed_at"] = (
+                letter["replayed_at"].isoformat() if letter["replayed_at"] else None
+            )
+        return letters
+
+    @rpc
+    @validated(DeadLetterReplay)
+    def replay_dead_letters(self, args) -> dict:
+        """Send parked messages back to their handlers (operators only)."""
+        self.caller.require_role("operator")
+        dsn = self.store.store.pool.conninfo
+        replayed = [
+            i for i in args["ids"] if replay_dead_letter(dsn, self.relay.publisher.amqp_uri, i)
+        ]
+        return {"replayed": replayed}
+
+
+class SuspensionData(BaseSchema):
+    user_id = fields.String(required=True, validate=validate.Length(min=1, max=64))
+    reason = fields.String(required=True, validate=validate.Length(max=2000))
+    by = fields.String(required=True, validate=validate.Length(min=1, max=64))
+    suspended_at = fields.String(load_default=None, allow_none=True)
+    reinstated_at = fields.String(load_default=None, allow_none=True)
+
+
+class FollowsSuspensions:
+    """Keeps the service's ``suspended_users`` table from identity's events."""
+
+    @consume("identity", "UserSuspended", schema=SuspensionData)
+    def track_suspension(self, uow, event):
+        uow.execute(
+            "INSERT INTO suspended_users (user_id, reason, suspended_at) VALUES (%s, %s, %s)"
+            " ON CONFLICT (user_id) DO UPDATE SET reason = excluded.reason, suspended_at = excluded.suspended_at",
+            (event.data["user_id"], event.data["reason"], event.recorded_at),
+        )
+
+    @consume("identity", "UserReinstated", schema=SuspensionData)
+    def track_reinstatement(self, uow, event):
+        uow.execute("DELETE FROM suspended_users WHERE user_id = %s", (event.data["user_id"],))

@@ -1,0 +1,102 @@
+"""Marshmallow bases shared by every service boundary.
+
+Every RPC argument set and every consumed event passes one of these: unknown fields are
+rejected, sizes and ranges are bounded, and failures become ``shared.errors.ValidationError``
+with one list of messages per field.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from marshmallow import RAISE, Schema, fields, validate
+from marshmallow import ValidationError as MarshmallowValidationError
+
+from shared.errors import ValidationError
+from shared.money import CURRENCIES, Money
+
+# One amount may not exceed this many minor units (10 million in a 2-digit currency).
+MAX_AMOUNT = 1_000_000_000
+MAX_ID_LEN = 64
+
+
+class BaseSchema(Schema):
+    class Meta:
+        unknown = RAISE
+
+
+class StrictInteger(fields.Integer):
+    """An integer that refuses floats, strings and booleans."""
+
+    def __init__(self, **kwargs):
+        super().__init__(strict=True, **kwargs)
+
+    def _validated(self, value):
+        if isinstance(value, bool):
+            raise self.make_error("invalid")
+        return super()._validated(value)
+
+
+class MoneySchema(BaseSchema):
+    amount = StrictInteger(required=True, validate=validate.Range(min=-MAX_AMOUNT, max=MAX_AMOUNT))
+    currency = fields.String(required=True, validate=validate.OneOf(sorted(CURRENCIES)))
+
+
+class MoneyField(fields.Nested):
+    """``{"amount": int minor units, "currency": "USD"}``, loaded as ``Money``.
+
+    ``positive=True`` refuses zero and negative amounts, ``non_negative=True`` refuses
+    negative ones.
+    """
+
+    def __init__(self, positive: bool = False, non_negative: bool = False, **kwargs):
+        super().__init__(MoneySchema, **kwargs)
+        self.positive = positive
+        self.non_negative = non_negative
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        loaded = super()._deserialize(value, attr, data, **kwargs)
+        money = Money(loaded["amount"], loaded["currency"])
+        if self.positive and money.amount <= 0:
+            raise MarshmallowValidationError("Must be a positive amount.")
+        if self.non_negative and money.amount < 0:
+            raise MarshmallowValidationError("Must not be negative.")
+        return money
+
+    def _serialize(self, value, attr, obj, **kwargs):
+        if value is None:
+            return None
+        if isinstance(value, Money):
+            return value.to_dict()
+        return dict(value)
+
+
+def Id(**kwargs) -> fields.String:  # noqa: N802 - reads like a field type
+    """An opaque identifier (UUID or key), bounded in length."""
+    return fields.String(validate=validate.Length(min=1, max=MAX_ID_LEN), **kwargs)
+
+
+def Text(max_length: int, min_length: int = 0, **kwargs) -> fields.String:  # noqa: N802
+    return fields.String(validate=validate.Length(min=min_length, max=max_length), **kwargs)
+
+
+def idempotency_key_field() -> fields.String:
+    return fields.String(
+        load_default=None, allow_none=True, validate=validate.Length(min=1, max=128)
+    )
+
+
+def load(schema: Schema, data: Any) -> dict:
+    """Validate ``data`` with ``schema`` or raise a typed ValidationError naming the fields."""
+    if not isinstance(data, dict):
+        raise ValidationError("invalid input", {"_schema": ["Expected an object."]})
+    try:
+        return schema.load(data)
+    except MarshmallowValidationError as exc:
+        raise ValidationError("invalid input", _flatten(exc.messages)) from None
+
+
+def _flatten(messages: Any) -> dict:
+    if isinstance(messages, dict):
+        return {str(k): v for k, v in messages.items()}
+    return {"_schema": messages if isinstance(messages, list) else [str(messages)]}

@@ -1,0 +1,228 @@
+"""Every RPC argument set and every consumed event passes its schema; bad input is named."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given as hgiven
+from hypothesis import strategies as st
+
+from services.reputation import schemas as s
+from services.reputation.projections import resolve_as_of
+from shared.errors import ValidationError
+from shared.money import Money
+from shared.schemas import load
+
+from .helpers import DAY, SECOND, T0
+
+GOOD_FEEDBACK = {
+    "contract_id": "k1",
+    "rating": 5,
+    "criteria": {"skills": 5, "quality": 4},
+    "comment": "Great work.",
+    "private_feedback": {"end_reason": "work_completed", "would_recommend": 10},
+}
+
+
+def refused(schema, data) -> dict:
+    with pytest.raises(ValidationError) as err:
+        load(schema(), data)
+    return err.value.fields
+
+
+def test_leave_feedback_loads_with_defaults():
+    loaded = load(
+        s.LeaveFeedbackSchema(), {k: v for k, v in GOOD_FEEDBACK.items() if k != "comment"}
+    )
+    assert loaded["comment"] == ""
+    assert loaded["idempotency_key"] is None
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        ({"rating": 0}, "rating"),
+        ({"rating": 6}, "rating"),
+        ({"rating": 4.5}, "rating"),
+        ({"rating": "5"}, "rating"),
+        ({"rating": True}, "rating"),
+        ({"comment": "x" * 2_001}, "comment"),
+        ({"criteria": {"skills": 0}}, "criteria"),
+        ({"criteria": {"charm": 5}}, "criteria"),
+        ({"criteria": {}}, "criteria"),
+        ({"private_feedback": {"end_reason": "other", "would_recommend": 11}}, "private_feedback"),
+        ({"private_feedback": {"end_reason": "nope", "would_recommend": 5}}, "private_feedback"),
+        ({"private_feedback": {"end_reason": "other"}}, "private_feedback"),
+        ({"contract_id": ""}, "contract_id"),
+        ({"contract_id": "k" * 65}, "contract_id"),
+        ({"idempotency_key": "k" * 129}, "idempotency_key"),
+        ({"surprise": 1}, "surprise"),
+    ],
+)
+def test_leave_feedback_refuses_bad_input(change, field):
+    assert field in refused(s.LeaveFeedbackSchema, {**GOOD_FEEDBACK, **change})
+
+
+def test_a_comment_of_exactly_the_limit_is_accepted():
+    assert load(s.LeaveFeedbackSchema(), {**GOOD_FEEDBACK, "comment": "x" * 2_000})
+
+
+def test_reply_bounds():
+    assert load(s.ReplyToFeedbackSchema(), {"contract_id": "k", "text": "t" * 1_000})
+    assert "text" in refused(s.ReplyToFeedbackSchema, {"contract_id": "k", "text": "t" * 1_001})
+    assert "text" in refused(s.ReplyToFeedbackSchema, {"contract_id": "k", "text": ""})
+
+
+def test_read_methods_take_an_optional_aware_as_of():
+    for schema, key in (
+        (s.GetFeedbackSchema, "contract_id"),
+        (s.GetScoreSchema, "freelancer_id"),
+        (s.ExplainScoreSchema, "freelancer_id"),
+        (s.ClientStatsSchema, "client_id"),
+    ):
+        assert load(schema(), {key: "u"})["as_of"] is None
+        assert load(schema(), {key: "u", "as_of": "2026-03-02T12:00:00+00:00"})["as_of"] == T0
+        assert "as_of" in refused(schema, {key: "u", "as_of": "yesterday"})
+        assert key in refused(schema, {})
+
+
+def test_list_feedback_paging_bounds():
+    assert load(s.ListFeedbackSchema(), {"user_id": "u"})["limit"] == 20
+    assert "limit" in refused(s.ListFeedbackSchema, {"user_id": "u", "limit": 101})
+    assert "limit" in refused(s.ListFeedbackSchema, {"user_id": "u", "limit": 0})
+    assert "offset" in refused(s.ListFeedbackSchema, {"user_id": "u", "offset": -1})
+    assert "about_role" in refused(s.ListFeedbackSchema, {"user_id": "u", "about_role": "x"})
+
+
+def test_every_rpc_method_of_the_design_has_a_schema():
+    assert {"leave_feedback", "get_feedback", "get_score", "explain_score", "client_stats"} <= set(
+        s.RPC_SCHEMAS
+    )
+    for schema in s.RPC_SCHEMAS.values():
+        assert "unknown" in refused(schema, {"unknown": 1})
+
+
+def test_mutating_methods_take_an_idempotency_key():
+    for name in ("leave_feedback", "reply_to_feedback"):
+        assert "idempotency_key" in s.RPC_SCHEMAS[name]().fields
+
+
+def test_non_object_input_is_refused():
+    with pytest.raises(ValidationError):
+        load(s.GetScoreSchema(), ["f1"])
+
+
+# -- consumed events -------------------------------------------------------------------
+
+USD = {"amount": 1_000, "currency": "USD"}
+GOOD_EVENTS = {
+    ("escrow", "ContractStarted"): {
+        "contract_id": "k",
+        "client_id": "c",
+        "freelancer_id": "f",
+        "kind": "fixed",
+        "started_at": "2026-03-02T12:00:00Z",
+    },
+    ("escrow", "ContractEnded"): {
+        "contract_id": "k",
+        "ended_at": "2026-03-02T12:00:00Z",
+        "reason": "completed",
+    },
+    ("escrow", "PaymentReleased"): {
+        "contract_id": "k",
+        "amount": USD,
+        "released_at": "2026-03-02T12:00:00Z",
+    },
+    ("escrow", "RefundIssued"): {
+        "contract_id": "k",
+        "amount": USD,
+        "refunded_at": "2026-03-02T12:00:00Z",
+    },
+    ("escrow", "DisputeResolved"): {
+        "contract_id": "k",
+        "dispute_id": "d",
+        "released": USD,
+        "refunded": {"amount": 0, "currency": "USD"},
+        "resolved_at": "2026-03-02T12:00:00Z",
+    },
+    ("identity", "UserRegistered"): {
+        "user_id": "u",
+        "roles": ["freelancer"],
+        "registered_at": "2026-03-02T12:00:00Z",
+    },
+    ("identity", "UserSuspended"): {
+        "user_id": "u",
+        "reason": "spam",
+        "suspended_at": "2026-03-02T12:00:00Z",
+    },
+    ("identity", "UserReinstated"): {"user_id": "u", "reinstated_at": "2026-03-02T12:00:00Z"},
+    ("identity", "PaymentMethodVerified"): {
+        "user_id": "u",
+        "verified_at": "2026-03-02T12:00:00Z",
+    },
+    ("jobs", "JobPublished"): {
+        "job_id": "j",
+        "client_id": "c",
+        "published_at": "2026-03-02T12:00:00Z",
+    },
+}
+
+
+def test_every_consumed_event_has_a_schema_and_a_good_example():
+    assert set(GOOD_EVENTS) == set(s.CONSUMED_EVENT_SCHEMAS)
+
+
+@pytest.mark.parametrize("key", sorted(GOOD_EVENTS))
+def test_consumed_events_load_and_refuse_unknown_or_missing_fields(key):
+    schema = s.CONSUMED_EVENT_SCHEMAS[key]
+    good = GOOD_EVENTS[key]
+    load(schema(), good)
+    assert "extra" in refused(schema, {**good, "extra": 1})
+    for field in good:
+        assert field in refused(schema, {k: v for k, v in good.items() if k != field})
+
+
+def test_consumed_money_is_loaded_as_money_and_bounded():
+    loaded = load(s.PaymentReleasedSchema(), GOOD_EVENTS[("escrow", "PaymentReleased")])
+    assert loaded["amount"] == Money(1_000, "USD")
+    bad = {**GOOD_EVENTS[("escrow", "PaymentReleased")], "amount": {"amount": 0, "currency": "USD"}}
+    assert "amount" in refused(s.PaymentReleasedSchema, bad)
+    bad["amount"] = {"amount": 10.5, "currency": "USD"}
+    assert "amount" in refused(s.PaymentReleasedSchema, bad)
+
+
+def test_consumed_event_rules():
+    started = GOOD_EVENTS[("escrow", "ContractStarted")]
+    assert "freelancer_id" in refused(s.ContractStartedSchema, {**started, "freelancer_id": "c"})
+    assert "kind" in refused(s.ContractStartedSchema, {**started, "kind": "barter"})
+    ended = GOOD_EVENTS[("escrow", "ContractEnded")]
+    assert "reason" in refused(s.ContractEndedSchema, {**ended, "reason": "Because I said so"})
+    dispute = GOOD_EVENTS[("escrow", "DisputeResolved")]
+    euros = {**dispute, "refunded": {"amount": 1, "currency": "EUR"}}
+    assert "refunded" in refused(s.DisputeResolvedSchema, euros)
+    registered = GOOD_EVENTS[("identity", "UserRegistered")]
+    assert "roles" in refused(s.UserRegisteredSchema, {**registered, "roles": ["king"]})
+    assert "roles" in refused(s.UserRegisteredSchema, {**registered, "roles": []})
+
+
+@hgiven(st.dictionaries(st.text(max_size=10), st.integers() | st.text(max_size=5), max_size=5))
+def test_arbitrary_input_either_loads_or_raises_a_validation_error(data):
+    for schema in list(s.RPC_SCHEMAS.values()) + list(s.CONSUMED_EVENT_SCHEMAS.values()):
+        try:
+            load(schema(), data)
+        except ValidationError as err:
+            assert err.fields
+
+
+@pytest.mark.parametrize(
+    ("requested", "ok"), [(T0 - SECOND, True), (T0, True), (T0 + SECOND, False), (None, True)]
+)
+def test_as_of_may_not_be_in_the_future(requested, ok):
+    if ok:
+        assert resolve_as_of(requested, T0) == (requested or T0)
+    else:
+        with pytest.raises(ValidationError):
+            resolve_as_of(requested, T0)
+
+
+def test_resolve_as_of_accepts_the_distant_past():
+    assert resolve_as_of(T0 - 3_000 * DAY, T0) == T0 - 3_000 * DAY
