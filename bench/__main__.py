@@ -30,7 +30,9 @@ def discover() -> dict[str, ModuleType]:
         if info.ispkg or info.name in NOT_BENCHMARKS or info.name.startswith("_"):
             continue
         module = importlib.import_module(f"bench.{info.name}")
-        if callable(getattr(module, "run", None)) and isinstance(getattr(module, "NAME", None), str):
+        if callable(getattr(module, "run", None)) and isinstance(
+            getattr(module, "NAME", None), str
+        ):
             found[module.NAME] = module
     return found
 

@@ -64,13 +64,13 @@ class AppendCase:
 
 APPEND_CASES = [
     # One command on an aggregate: streams of ten events, each append checks the version.
-    AppendCase("append_1", 1, 10, full_txns=6000, quick_txns=60),
-    AppendCase("append_10", 10, 10, full_txns=4000, quick_txns=20),
-    AppendCase("append_100", 100, 100, full_txns=1500, quick_txns=6),
+    AppendCase("append_1", 1, 10, full_txns=5000, quick_txns=60),
+    AppendCase("append_10", 10, 10, full_txns=3000, quick_txns=20),
+    AppendCase("append_100", 100, 100, full_txns=600, quick_txns=6),
 ]
 WARMUP_TXNS = 20
 FULL_ROUNDS, QUICK_ROUNDS = 4, 2
-FULL_READ_PASSES, QUICK_READ_PASSES = 3, 1
+FULL_READ_PASSES, QUICK_READ_PASSES = 2, 1
 
 # -- the events --------------------------------------------------------------------------
 
@@ -245,9 +245,7 @@ def _append_round(side: Ours | Peer, work: list[Batch], tally: Tally) -> None:
         tally.events += len(batch.data)
 
 
-def measure_append(
-    ctx: Context, case: AppendCase, ours: Ours, peer: Peer
-) -> tuple[Tally, Tally]:
+def measure_append(ctx: Context, case: AppendCase, ours: Ours, peer: Peer) -> tuple[Tally, Tally]:
     count = ctx.size(case.full_txns, case.quick_txns)
     rounds = ctx.size(FULL_ROUNDS, QUICK_ROUNDS)
     # Warm up both (prepared statements, caches) outside the timing.

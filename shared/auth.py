@@ -78,7 +78,7 @@ class KeySet:
         self._fetch = fetch
         self._keys: dict[str, jwt.PyJWK] = {}
         self._lock = threading.Lock()
-        self._last_fetch = 0.0
+        self._last_fetch = float("-inf")
         self.min_interval = min_interval
         if jwks:
             self.load(jwks)

@@ -126,8 +126,21 @@ class ConfirmingPublisher:
             raise
 
 
+# The message body, built by PostgreSQL so the relay does no JSON work per event.
+ENVELOPE_SQL = (
+    "json_build_object('event_id', event_id, 'stream', stream, 'version', version,"
+    " 'position', position, 'type', type, 'schema_version', schema_version, 'data', data,"
+    " 'metadata', metadata,"
+    " 'recorded_at', to_char(recorded_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"'))::text"
+)
+
+
 def encode_event(row: tuple) -> tuple[str, bytes, dict]:
-    """An events row as a nameko event message: routing key, JSON body, headers."""
+    """An events row as a nameko event message: routing key, JSON body, headers.
+
+    ``row`` is (stream, version, position, event_id, type, schema_version, data, metadata,
+    recorded_at), as read by a store; the relay itself has PostgreSQL build the body.
+    """
     stream, version, position, event_id, type_, schema_version, data, metadata, recorded_at = row
     body = json.dumps(
         {
@@ -143,10 +156,18 @@ def encode_event(row: tuple) -> tuple[str, bytes, dict]:
         },
         separators=(",", ":"),
     ).encode()
-    headers = {"nameko.correlation_id": str(metadata.get("correlation_id") or event_id)}
-    if metadata.get("actor"):
-        headers["nameko.actor"] = str(metadata["actor"])
-    return type_, body, headers
+    return (
+        type_,
+        body,
+        message_headers(str(event_id), metadata.get("correlation_id"), metadata.get("actor")),
+    )
+
+
+def message_headers(event_id: str, correlation_id: str | None, actor: str | None) -> dict:
+    headers = {"nameko.correlation_id": str(correlation_id or event_id)}
+    if actor:
+        headers["nameko.actor"] = str(actor)
+    return headers
 
 
 class EventRelay:
@@ -225,7 +246,7 @@ class EventRelay:
         rows = (
             self._connect()
             .execute(
-                "SELECT stream, version, position, event_id, type, schema_version, data, metadata, recorded_at"
+                f"SELECT position, type, event_id::text, metadata->>'correlation_id', metadata->>'actor', {ENVELOPE_SQL}"
                 " FROM events WHERE position > %s ORDER BY position LIMIT %s",
                 (start, self.batch_size),
             )
@@ -233,10 +254,14 @@ class EventRelay:
         )
         if not rows:
             return 0
-        messages = [encode_event(r) for r in rows if r[4] not in self.private_types]
+        messages = [
+            (type_, body.encode(), message_headers(event_id, correlation_id, actor))
+            for _, type_, event_id, correlation_id, actor, body in rows
+            if type_ not in self.private_types
+        ]
         if messages:
             self.publisher.publish_batch(messages)
-        self._save_position(rows[-1][2])
+        self._save_position(rows[-1][0])
         self.published += len(messages)
         return len(rows)
 

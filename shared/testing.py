@@ -14,6 +14,7 @@ the end) and, through nameko's ``rabbit_config``, its own RabbitMQ vhost.
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import uuid
@@ -184,3 +185,60 @@ def web_session(web_config_port):
 
     with WebSession() as session:
         yield session
+
+
+class TokenMint:
+    """Signs access tokens the way identity does, for tests of services without identity.
+
+    ``config()`` gives the ``AUTH_PUBLIC_KEYS`` setting that makes a service trust this mint.
+    """
+
+    def __init__(self, clock=None, kid: str = "test-key"):
+        import jwt
+        from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+        from shared.clock import manual_clock
+
+        self.clock = clock or manual_clock
+        self.kid = kid
+        self.private_key = Ed25519PrivateKey.generate()
+        self._jwt = jwt
+        self.jwk = json.loads(jwt.algorithms.OKPAlgorithm.to_jwk(self.private_key.public_key()))
+        self.jwk.update({"kid": kid, "alg": "EdDSA", "use": "sig"})
+
+    def jwks(self) -> dict:
+        return {"keys": [self.jwk]}
+
+    def config(self) -> dict:
+        return {
+            "AUTH_PUBLIC_KEYS": json.dumps(self.jwks()),
+            "AUTH_FETCH_KEYS": "false",
+            "CLOCK": "manual",
+        }
+
+    def token(self, user_id: str, *roles: str, ttl: int = 900, **claims) -> str:
+        from shared.auth import AUDIENCE, ISSUER
+
+        now = int(self.clock.now().timestamp())
+        payload = {
+            "sub": user_id,
+            "roles": list(roles),
+            "iat": now,
+            "exp": now + ttl,
+            "iss": ISSUER,
+            "aud": AUDIENCE,
+            "jti": uuid.uuid4().hex,
+            **claims,
+        }
+        return self._jwt.encode(
+            payload, self.private_key, algorithm="EdDSA", headers={"kid": self.kid}
+        )
+
+    def context(self, user_id: str, *roles: str, **kwargs) -> dict:
+        """nameko context data calling as ``user_id``."""
+        return {"authorization": f"Bearer {self.token(user_id, *roles, **kwargs)}"}
+
+
+@pytest.fixture
+def token_mint():
+    return TokenMint()

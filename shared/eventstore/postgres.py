@@ -109,11 +109,15 @@ class UnitOfWork:
         now = self.store.clock.now()
         expected = dict(expected or {})
         ids = [uuid.uuid4() for _ in events]
-        metas = [Jsonb({**meta, **e.metadata}) if e.metadata else Jsonb(meta) for e in events]
+        metas = [{**meta, **e.metadata} if e.metadata else meta for e in events]
+        # one shared metadata entry when no event overrides it: encoded and sent once
+        sent_meta = (
+            [Jsonb(meta)] if not any(e.metadata for e in events) else [Jsonb(m) for m in metas]
+        )
         try:
             rows = self.cursor.execute(
                 "SELECT out_position, out_version, out_hash FROM append_events("
-                "%s, %s, %s, %s, %s, %s, %s, %s, %s)",
+                "%b, %b, %b, %b, %b, %b, %b, %b, %b)",
                 (
                     list(expected),
                     [ANY if v is None else v for v in expected.values()],
@@ -122,7 +126,7 @@ class UnitOfWork:
                     [e.type for e in events],
                     [e.schema_version for e in events],
                     [Jsonb(e.data) for e in events],
-                    metas,
+                    sent_meta,
                     now,
                 ),
                 prepare=True,
@@ -142,7 +146,7 @@ class UnitOfWork:
                 type=e.type,
                 schema_version=e.schema_version,
                 data=e.data,
-                metadata=metas[i].obj,
+                metadata=metas[i],
                 recorded_at=now,
                 hash=bytes(digest),
             )
@@ -180,7 +184,9 @@ class PostgresEventStore:
             open=True,
             name="eventstore",
             kwargs={"autocommit": False},
-            check=ConnectionPool.check_connection,
+            # no liveness query per checkout (it doubles the round trips of a small append);
+            # a broken connection fails its transaction and the pool replaces it
+            max_lifetime=600,
         )
         return cls(pool, **kwargs)
 
@@ -201,8 +207,20 @@ class PostgresEventStore:
         expected: Mapping[str, int] | None = None,
         metadata: Mapping | None = None,
     ) -> list[RecordedEvent]:
-        with self.transaction(metadata) as uow:
-            return uow.append(events, expected)
+        """Append outside a unit of work.
+
+        Without projections to run, the append is the single ``append_events`` statement in
+        autocommit mode: atomic on its own, holding its lock until it commits.
+        """
+        if self.projections:
+            with self.transaction(metadata) as uow:
+                return uow.append(events, expected)
+        with self.pool.connection() as conn:
+            conn.autocommit = True
+            try:
+                return UnitOfWork(self, conn, dict(metadata or {})).append(events, expected)
+            finally:
+                conn.autocommit = False
 
     # -- reading -------------------------------------------------------------------------
 

@@ -44,6 +44,7 @@ REVOKE UPDATE, DELETE, TRUNCATE ON events FROM PUBLIC;
 -- where the content digest is sha256 of the event's canonical text: the jsonb text form of
 --   [event_id, stream, type, schema_version, data, metadata, recorded_at as ISO 8601 UTC].
 -- shared/eventstore/hashing.py computes the same bytes in Python for verification.
+-- p_metadata holds one entry per event, or a single entry shared by all of them.
 CREATE OR REPLACE FUNCTION append_events(
     p_expected_streams  text[],
     p_expected_versions integer[],
@@ -58,56 +59,71 @@ CREATE OR REPLACE FUNCTION append_events(
 LANGUAGE plpgsql AS $$
 DECLARE
     n          integer := coalesce(array_length(p_event_ids, 1), 0);
+    shared_md  boolean := coalesce(array_length(p_metadata, 1), 0) = 1;
     head_pos   bigint;
     head_hash  bytea;
-    versions   jsonb := '{}'::jsonb;
-    cur        integer;
-    positions  bigint[] := '{}';
-    vers       integer[] := '{}';
-    hashes     bytea[] := '{}';
+    bad        record;
+    vers       integer[];
+    digests    bytea[];
+    positions  bigint[];
+    hashes     bytea[];
     i          integer;
-    at_text    text := to_char(p_recorded_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"');
-    digest     bytea;
 BEGIN
     PERFORM pg_advisory_xact_lock(7420001);
 
-    FOR i IN 1 .. coalesce(array_length(p_expected_streams, 1), 0) LOOP
-        SELECT coalesce(max(e.version), 0) INTO cur FROM events e WHERE e.stream = p_expected_streams[i];
-        IF p_expected_versions[i] >= 0 AND cur <> p_expected_versions[i] THEN
-            RAISE EXCEPTION 'stream % is at version %, expected %',
-                p_expected_streams[i], cur, p_expected_versions[i]
-                USING ERRCODE = 'MV409';
-        END IF;
-        versions := versions || jsonb_build_object(p_expected_streams[i], cur);
-    END LOOP;
+    -- every expected version, checked at once under the lock
+    SELECT c.stream, c.expected, c.actual INTO bad
+      FROM (SELECT x.stream, x.expected,
+                   (SELECT coalesce(max(e.version), 0) FROM events e WHERE e.stream = x.stream) AS actual
+              FROM unnest(p_expected_streams, p_expected_versions) AS x(stream, expected)
+             WHERE x.expected >= 0) c
+     WHERE c.actual <> c.expected
+     LIMIT 1;
+    IF FOUND THEN
+        RAISE EXCEPTION 'stream % is at version %, expected %', bad.stream, bad.actual, bad.expected
+            USING ERRCODE = 'MV409';
+    END IF;
+
+    -- versions: each stream's current version plus the event's rank within the batch;
+    -- content digests of the whole batch in the same set-based pass
+    WITH batch AS (
+        SELECT u.ord, u.s FROM unnest(p_streams) WITH ORDINALITY AS u(s, ord)
+    ), current AS (
+        SELECT d.s, (SELECT coalesce(max(e.version), 0) FROM events e WHERE e.stream = d.s) AS v
+          FROM (SELECT DISTINCT s FROM batch) d
+    ), numbered AS (
+        SELECT b.ord, c.v + row_number() OVER (PARTITION BY b.s ORDER BY b.ord) AS version
+          FROM batch b JOIN current c USING (s)
+    )
+    SELECT array_agg(version::integer ORDER BY ord),
+           array_agg(sha256(convert_to(jsonb_build_array(
+               p_event_ids[ord]::text, p_streams[ord], p_types[ord], p_schema_versions[ord],
+               p_data[ord], CASE WHEN shared_md THEN p_metadata[1] ELSE p_metadata[ord] END,
+               to_char(p_recorded_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'))::text,
+               'UTF8')) ORDER BY ord)
+      INTO vers, digests
+      FROM numbered;
 
     SELECT e.position, e.hash INTO head_pos, head_hash FROM events e ORDER BY e.position DESC LIMIT 1;
     head_pos := coalesce(head_pos, 0);
     head_hash := coalesce(head_hash, '\x0000000000000000000000000000000000000000000000000000000000000000'::bytea);
 
+    -- only the chain itself is sequential
+    positions := array_fill(0::bigint, ARRAY[n]);
+    hashes := array_fill(''::bytea, ARRAY[n]);
     FOR i IN 1 .. n LOOP
-        IF NOT versions ? p_streams[i] THEN
-            SELECT coalesce(max(e.version), 0) INTO cur FROM events e WHERE e.stream = p_streams[i];
-        ELSE
-            cur := (versions ->> p_streams[i])::integer;
-        END IF;
-        cur := cur + 1;
-        versions := versions || jsonb_build_object(p_streams[i], cur);
         head_pos := head_pos + 1;
-        digest := sha256(convert_to(jsonb_build_array(
-            p_event_ids[i]::text, p_streams[i], p_types[i], p_schema_versions[i],
-            p_data[i], p_metadata[i], at_text)::text, 'UTF8'));
-        head_hash := sha256(head_hash || int8send(head_pos) || int4send(cur) || digest);
-        positions := positions || head_pos;
-        vers := vers || cur;
-        hashes := hashes || head_hash;
+        head_hash := sha256(head_hash || int8send(head_pos) || int4send(vers[i]) || digests[i]);
+        positions[i] := head_pos;
+        hashes[i] := head_hash;
     END LOOP;
 
     INSERT INTO events (stream, version, position, event_id, type, schema_version, data,
                         metadata, recorded_at, hash)
-    SELECT s, v, p, id, t, sv, d, m, p_recorded_at, h
-      FROM unnest(p_streams, vers, positions, p_event_ids, p_types, p_schema_versions,
-                  p_data, p_metadata, hashes) AS u(s, v, p, id, t, sv, d, m, h);
+    SELECT p_streams[k], vers[k], positions[k], p_event_ids[k], p_types[k], p_schema_versions[k],
+           p_data[k], CASE WHEN shared_md THEN p_metadata[1] ELSE p_metadata[k] END,
+           p_recorded_at, hashes[k]
+      FROM generate_series(1, n) AS g(k);
 
     IF n > 0 THEN
         PERFORM pg_notify('events_appended', head_pos::text);

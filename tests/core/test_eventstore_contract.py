@@ -58,7 +58,9 @@ pytestmark = pytest.mark.parametrize("make_store", ["memory", "postgres"], indir
 
 def test_append_and_read_a_stream(make_store):
     store = make_store()
-    recorded = store.append([ev("job-1", n=1), ev("job-1", n=2)], {"job-1": NO_STREAM}, {"actor": "u1"})
+    recorded = store.append(
+        [ev("job-1", n=1), ev("job-1", n=2)], {"job-1": NO_STREAM}, {"actor": "u1"}
+    )
     assert [(e.version, e.position) for e in recorded] == [(1, 1), (2, 2)]
     events = store.read_stream("job-1")
     assert [e.data["n"] for e in events] == [1, 2]
@@ -70,7 +72,12 @@ def test_append_and_read_a_stream(make_store):
 
 def test_metadata_carries_correlation_causation_actor_and_key(make_store):
     store = make_store()
-    meta = {"correlation_id": "c-1", "causation_id": "e-0", "actor": "user-9", "idempotency_key": "k-1"}
+    meta = {
+        "correlation_id": "c-1",
+        "causation_id": "e-0",
+        "actor": "user-9",
+        "idempotency_key": "k-1",
+    }
     store.append([ev("s-1")], metadata=meta)
     assert store.read_stream("s-1")[0].metadata == meta
 
@@ -208,7 +215,7 @@ def test_reader_tailing_the_log_sees_every_event_once_in_order(make_store):
 def test_untouched_log_verifies_clean(make_store):
     store = make_store()
     for i in range(30):
-        store.append([ev(f"s-{i % 4}", n=i, text="caf\u00e9 \"quoted\"\n")])
+        store.append([ev(f"s-{i % 4}", n=i, text='caf\u00e9 "quoted"\n')])
     report = store.verify()
     assert report.ok and report.checked == 30 and report.head_position == 30
     assert report.head_hash == store.head()[1]
@@ -223,7 +230,10 @@ def _tamper(make_store, store, position: int, new_data: dict) -> None:
     with psycopg.connect(make_store.dsn["dsn"], autocommit=True) as conn:
         # done as the database owner, with the append-only guards switched off for the session
         conn.execute("SET session_replication_role = replica")
-        conn.execute("UPDATE events SET data = %s WHERE position = %s", (psycopg.types.json.Jsonb(new_data), position))
+        conn.execute(
+            "UPDATE events SET data = %s WHERE position = %s",
+            (psycopg.types.json.Jsonb(new_data), position),
+        )
 
 
 @pytest.mark.parametrize("position", [1, 7, 20])

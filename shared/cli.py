@@ -1,0 +1,201 @@
+"""``marketplace``: the operator's command line.
+
+    marketplace migrate [--all | SERVICE ...]   create databases and apply migrations
+    marketplace run [SERVICE ...]               start the services, wait until healthy, Ctrl-C stops
+    marketplace verify [SERVICE ...]            walk each service's hash chain
+
+Each service's database DSN comes from ``<SERVICE>_DB_DSN`` (default
+``postgresql://root@127.0.0.1:5432/marketplace_<service>``), the broker from ``AMQP_URI``.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+ROOT = Path(__file__).resolve().parent.parent
+SERVICES = ("identity", "jobs", "bidding", "escrow", "messaging", "reputation")
+console = Console()
+
+
+def available_services() -> list[str]:
+    """Services whose nameko entrypoints exist in this checkout."""
+    return [s for s in SERVICES if (ROOT / "services" / s / "service.py").exists()]
+
+
+def service_dsn(service: str) -> str:
+    return os.environ.get(
+        f"{service.upper()}_DB_DSN", f"postgresql://root@127.0.0.1:5432/marketplace_{service}"
+    )
+
+
+def amqp_uri() -> str:
+    return os.environ.get("AMQP_URI", "pyamqp://guest:guest@127.0.0.1:5672/")
+
+
+def _chosen(services: tuple[str, ...], everything: bool = True) -> list[str]:
+    if not services:
+        return list(SERVICES) if everything else available_services()
+    unknown = [s for s in services if s not in SERVICES]
+    if unknown:
+        raise click.BadParameter(
+            f"unknown service(s): {', '.join(unknown)}; known: {', '.join(SERVICES)}"
+        )
+    return list(services)
+
+
+@click.group()
+def main() -> None:
+    """Operate the marketplace services."""
+
+
+@main.command()
+@click.argument("services", nargs=-1)
+@click.option(
+    "--all", "everything", is_flag=True, help="every service (the default when none is named)"
+)
+def migrate(services: tuple[str, ...], everything: bool) -> None:
+    """Create each service's database if needed and apply its migrations."""
+    from shared.migrate import ensure_database
+    from shared.migrate import migrate as apply
+
+    for service in _chosen(services):
+        dsn = service_dsn(service)
+        created = ensure_database(dsn)
+        applied = apply(dsn, service)
+        note = "created, " if created else ""
+        console.print(
+            f"[bold]{service}[/]: {note}{len(applied)} migration(s) applied"
+            + (f": {', '.join(applied)}" if applied else "")
+        )
+
+
+def _wait_healthy(service: str, proc: subprocess.Popen, timeout: float) -> bool:
+    from nameko.standalone.rpc import ClusterRpcProxy
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            return False
+        try:
+            with ClusterRpcProxy({"AMQP_URI": amqp_uri()}, timeout=2) as rpc:
+                if getattr(rpc, service).health()["database"] == "ok":
+                    return True
+        except Exception:
+            time.sleep(0.5)
+    return False
+
+
+@main.command()
+@click.argument("services", nargs=-1)
+@click.option("--timeout", default=60.0, show_default=True, help="seconds to wait for each service")
+def run(services: tuple[str, ...], timeout: float) -> None:
+    """Start the services (each in its own process), wait until healthy, stop on Ctrl-C."""
+    chosen = _chosen(services, everything=False)
+    if not chosen:
+        raise click.ClickException("no service has entrypoints yet")
+    from shared.migrate import ensure_database
+    from shared.migrate import migrate as apply
+
+    for service in chosen:
+        ensure_database(service_dsn(service))
+        apply(service_dsn(service), service)
+
+    env = {**os.environ, "PSYCOPG_WAIT_FUNC": "wait_selector", "PYTHONPATH": str(ROOT)}
+    procs: dict[str, subprocess.Popen] = {}
+    nameko = str(Path(sys.executable).with_name("nameko"))
+    for service in chosen:
+        procs[service] = subprocess.Popen(
+            [
+                nameko,
+                "run",
+                "--config",
+                f"services/{service}/config.yaml",
+                f"services.{service}.service",
+            ],
+            cwd=ROOT,
+            env=env,
+        )
+
+    def stop_all(*_):
+        console.print("\nstopping ...")
+        for proc in procs.values():
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+        for proc in procs.values():
+            try:
+                proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+        raise SystemExit(0)
+
+    signal.signal(signal.SIGINT, stop_all)
+    signal.signal(signal.SIGTERM, stop_all)
+
+    table = Table(title="marketplace")
+    table.add_column("service")
+    table.add_column("pid")
+    table.add_column("status")
+    table.add_column("database")
+    failed = False
+    for service, proc in procs.items():
+        healthy = _wait_healthy(service, proc, timeout)
+        failed |= not healthy
+        table.add_row(
+            service,
+            str(proc.pid),
+            "[green]healthy[/]" if healthy else "[red]not healthy[/]",
+            service_dsn(service),
+        )
+    console.print(table)
+    console.print(f"RPC over RabbitMQ at {amqp_uri()} (management: http://127.0.0.1:15672)")
+    if failed:
+        stop_all()
+    console.print("running; Ctrl-C stops everything")
+    while True:
+        for service, proc in procs.items():
+            if proc.poll() is not None:
+                console.print(f"[red]{service} exited with {proc.returncode}[/]")
+                stop_all()
+        time.sleep(1)
+
+
+@main.command()
+@click.argument("services", nargs=-1)
+def verify(services: tuple[str, ...]) -> None:
+    """Recompute every hash of each service's log and name the first bad position."""
+    from shared.clock import system_clock
+    from shared.eventstore import PostgresEventStore
+
+    table = Table(title="hash chains")
+    for column in ("service", "events", "head", "result"):
+        table.add_column(column)
+    bad = False
+    for service in _chosen(services, everything=False) or list(SERVICES):
+        store = PostgresEventStore.connect(service_dsn(service), max_size=1, clock=system_clock)
+        try:
+            report = store.verify()
+        finally:
+            store.close()
+        result = (
+            "[green]intact[/]"
+            if report.ok
+            else f"[red]broken at {report.first_bad_position}: {report.problem}[/]"
+        )
+        bad |= not report.ok
+        table.add_row(service, str(report.checked), report.head_hash.hex()[:16], result)
+    console.print(table)
+    if bad:
+        raise SystemExit(1)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,195 @@
+"""What only the PostgreSQL store can show: database guards, migrations, canonical text,
+idempotent commands, once-only consumption and deadlines."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import eventlet
+import psycopg
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from shared.clock import ManualClock
+from shared.domain import NewEvent
+from shared.errors import Conflict, ValidationError
+from shared.eventstore import PostgresEventStore
+from shared.eventstore.hashing import jsonb_text
+from shared.migrate import migrate
+from shared.storage import Storage
+from shared.timers import fire_due, schedule
+
+
+@pytest.fixture
+def dsn(databases):
+    return databases.create("core")
+
+
+@pytest.fixture
+def clock():
+    return ManualClock()
+
+
+@pytest.fixture
+def store(dsn, clock):
+    s = PostgresEventStore.connect(dsn, clock=clock, max_size=25)
+    yield s
+    s.close()
+
+
+@pytest.fixture
+def storage(store):
+    return Storage(store, {"correlation_id": "corr-1"})
+
+
+@pytest.mark.parametrize(
+    "statement",
+    ["UPDATE events SET type = 'Forged'", "DELETE FROM events", "TRUNCATE events"],
+)
+def test_the_database_refuses_to_change_the_log(store, dsn, statement):
+    store.append([NewEvent("Noted", {"n": 1}, stream="s-1")])
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        with pytest.raises(psycopg.errors.InsufficientPrivilege, match="append-only"):
+            conn.execute(statement)
+        assert conn.execute("SELECT count(*), min(type) FROM events").fetchone() == (1, "Noted")
+
+
+def test_migrations_are_repeatable_without_harm(dsn):
+    # the template already applied everything: running again applies nothing and keeps the data
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute("INSERT INTO relay_position (relay, position) VALUES ('x', 3)")
+    assert migrate(dsn, "core") == []
+    assert migrate(dsn, "core") == []
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        assert conn.execute("SELECT position FROM relay_position").fetchone() == (3,)
+        names = [r[0] for r in conn.execute("SELECT name FROM schema_migrations ORDER BY name")]
+    assert names == ["shared/0001_eventstore.sql", "shared/0002_access.sql"]
+
+
+json_values = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers(min_value=-(2**62), max_value=2**62)
+    | st.text(alphabet=st.characters(blacklist_characters="\x00", blacklist_categories=("Cs",))),
+    lambda children: (
+        st.lists(children, max_size=4)
+        | st.dictionaries(
+            st.text(
+                alphabet=st.characters(blacklist_characters="\x00", blacklist_categories=("Cs",)),
+                max_size=6,
+            ),
+            children,
+            max_size=4,
+        )
+    ),
+    max_leaves=12,
+)
+
+
+# the database is only read here, so sharing it across examples is harmless
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(value=json_values)
+def test_python_canonical_text_matches_postgres_jsonb_text(dsn, value):
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        printed = conn.execute(
+            "SELECT %s::jsonb::text", (psycopg.types.json.Jsonb(value),)
+        ).fetchone()[0]
+    assert jsonb_text(value) == printed
+
+
+def test_idempotent_command_returns_the_first_result_and_moves_nothing_twice(storage, store):
+    def run(uow):
+        recorded = uow.append([NewEvent("MoneyMoved", {"amount": 100}, stream="wallet-1")])
+        return {"position": recorded[0].position}
+
+    results = [
+        storage.command("move", {"amount": 100}, run, idempotency_key="k-1", actor="u1")
+        for _ in range(10)
+    ]
+    assert results == [{"position": 1}] * 10
+    assert len(store.read_all()) == 1
+    assert store.read_all()[0].metadata["idempotency_key"] == "k-1"
+    with pytest.raises(Conflict, match="different arguments"):
+        storage.command("move", {"amount": 999}, run, idempotency_key="k-1", actor="u1")
+    # the same key from another caller is another command
+    assert storage.command("move", {"amount": 100}, run, idempotency_key="k-1", actor="u2") == {
+        "position": 2
+    }
+
+
+def test_concurrent_twins_under_one_key_apply_once(storage, store):
+    def run(uow):
+        eventlet.sleep(0.01)
+        return {
+            "position": uow.append([NewEvent("MoneyMoved", {"amount": 5}, stream="wallet-9")])[
+                0
+            ].position
+        }
+
+    pool = eventlet.GreenPool()
+    results = list(
+        pool.imap(
+            lambda _: storage.command("move", {"a": 5}, run, idempotency_key="twin", actor="u"),
+            range(10),
+        )
+    )
+    assert len({r["position"] for r in results}) == 1
+    assert len(store.read_all()) == 1
+
+
+def test_a_failing_command_writes_nothing(storage, store):
+    def run(uow):
+        uow.append([NewEvent("MoneyMoved", {"amount": 5}, stream="wallet-1")])
+        raise ValidationError("invalid input", {"amount": ["too much"]})
+
+    with pytest.raises(ValidationError):
+        storage.command("move", {}, run, idempotency_key="k", actor="u")
+    assert store.read_all() == []
+    assert storage.query("SELECT count(*) FROM command_results") == [(0,)]
+
+
+def test_handle_once_applies_an_event_once(storage, store):
+    applied = []
+
+    def effect(uow):
+        applied.append(1)
+        uow.append([NewEvent("Counted", {}, stream="c-1")])
+
+    event_id = "5b6f2a8e-9a43-4a57-9d6c-0f1a2b3c4d5e"
+    assert storage.handle_once("counter", event_id, effect) is True
+    assert storage.handle_once("counter", event_id, effect) is False
+    assert storage.handle_once("other-consumer", event_id, effect) is True
+    assert len(applied) == 2 and len(store.read_all()) == 2
+
+
+def test_deadlines_fire_at_their_time_not_before(storage, clock):
+    fired = []
+    due = clock.now() + timedelta(days=14)
+    with storage.transaction() as uow:
+        schedule(uow, "auto-approve:m1", "auto_approve", due, {"milestone": "m1"})
+        schedule(uow, "auto-approve:m1", "auto_approve", due, {"milestone": "m1"})  # no double
+
+    def auto_approve(uow, payload, now):
+        fired.append((payload["milestone"], now))
+
+    handlers = {"auto_approve": auto_approve}
+    assert fire_due(storage, handlers, due - timedelta(seconds=1)) == 0
+    assert fire_due(storage, handlers, due) == 1
+    assert fire_due(storage, handlers, due + timedelta(seconds=1)) == 0
+    assert fired == [("m1", due)]
+
+
+def test_a_moot_deadline_is_marked_and_writes_nothing(storage, store, clock):
+    with storage.transaction() as uow:
+        schedule(uow, "d1", "auto_approve", clock.now(), {})
+
+    def already_approved(uow, payload, now):
+        uow.append([NewEvent("ShouldNotStay", {}, stream="x-1")])
+        raise Conflict("the client approved first")
+
+    assert fire_due(storage, {"auto_approve": already_approved}) == 1
+    assert store.read_all() == []
+    assert storage.query("SELECT outcome FROM deadlines") == [("moot: the client approved first",)]
