@@ -31,6 +31,18 @@ def available_services() -> list[str]:
     return [s for s in SERVICES if (ROOT / "services" / s / "service.py").exists()]
 
 
+def service_target(service: str) -> str:
+    """``module:Class`` for ``nameko run``: a bare module would also run the mixins it imports."""
+    import importlib
+    import inspect
+
+    module = importlib.import_module(f"services.{service}.service")
+    for name, obj in inspect.getmembers(module, inspect.isclass):
+        if obj.__module__ == module.__name__ and getattr(obj, "name", None) == service:
+            return f"{module.__name__}:{name}"
+    raise click.ClickException(f"services/{service}/service.py has no class named {service!r}")
+
+
 def service_dsn(service: str) -> str:
     return os.environ.get(
         f"{service.upper()}_DB_DSN", f"postgresql://root@127.0.0.1:5432/marketplace_{service}"

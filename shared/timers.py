@@ -14,6 +14,7 @@ from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any
 
+from nameko.timer import Timer
 from psycopg.types.json import Jsonb
 
 from shared.errors import Conflict, NotFound
@@ -106,3 +107,16 @@ def fire_due(
 def next_due(storage: Storage) -> datetime | None:
     rows = storage.query("SELECT min(due_at) FROM deadlines WHERE fired_at IS NULL")
     return rows[0][0] if rows else None
+
+
+class ConfiguredTimer(Timer):
+    """nameko's ``@timer`` with its interval taken from config ``TIMER_INTERVAL`` (seconds).
+
+    nameko fixes a timer's interval when the class is defined; operators set it per deployment.
+    """
+
+    def setup(self):
+        self.interval = float(self.container.config.get("TIMER_INTERVAL", self.interval))
+
+
+configured_timer = ConfiguredTimer.decorator

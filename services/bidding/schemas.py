@@ -364,3 +364,110 @@ CONSUMED_EVENT_SCHEMAS: dict[str, type[BaseSchema]] = {
     "UserSuspended": UserSuspendedEvent,
     "UserReinstated": UserReinstatedEvent,
 }
+
+
+# ---- jobs' events, exactly as the jobs service records them ------------------------------
+# (services/jobs/README.md and domain.py; the policies translate them into the listing's
+# terms above: budget ``type`` -> ``kind``, ``signed_in`` -> public, questions get ids.)
+
+
+class JobsMoneySchema(BaseSchema):
+    amount = StrictInteger(required=True, validate=validate.Range(min=1, max=1_000_000_000))
+    currency = Text(3, min_length=3, required=True)
+
+
+class JobsBudgetSchema(BaseSchema):
+    """``{"type": "fixed", "amount"}`` or ``{"type": "hourly", "min", "max"}``."""
+
+    type = fields.String(required=True, validate=validate.OneOf(("fixed", "hourly")))
+    amount = fields.Nested(JobsMoneySchema)
+    min = fields.Nested(JobsMoneySchema)
+    max = fields.Nested(JobsMoneySchema)
+
+    @validates_schema
+    def _shape(self, data, **kwargs):
+        wanted = {"type", "amount"} if data["type"] == "fixed" else {"type", "min", "max"}
+        if set(data) != wanted:
+            raise MarshmallowValidationError(f"Expected exactly {sorted(wanted)}.", "type")
+
+
+class JobsAttachmentSchema(BaseSchema):
+    file_id = Id(required=True)
+    name = Text(255, required=True)
+
+
+class JobDetailsSchema(BaseSchema):
+    """jobs' ``details`` snapshot (``DETAIL_FIELDS``)."""
+
+    title = Text(200, min_length=1, required=True)
+    description = Text(20_000, required=True)
+    category = Text(100, required=True)
+    subcategory = Text(100, required=True)
+    skills = fields.List(Text(100), required=True, validate=validate.Length(max=15))
+    experience_level = Text(50, required=True)
+    project_length = Text(50, required=True)
+    hours_per_week = Text(50, required=True, allow_none=True)
+    budget = fields.Nested(JobsBudgetSchema, required=True)
+    visibility = fields.String(
+        required=True, validate=validate.OneOf(("public", "signed_in", "invite_only"))
+    )
+    screening_questions = fields.List(
+        Text(1000, min_length=1), required=True, validate=validate.Length(max=10)
+    )
+    attachments = fields.List(
+        fields.Nested(JobsAttachmentSchema), required=True, validate=validate.Length(max=10)
+    )
+    contract_to_hire = fields.Boolean(required=True)
+
+
+class _JobEventSchema(BaseSchema):
+    job_id = Id(required=True)
+    client_id = Id(required=True)
+
+
+class JobsJobPublished(_JobEventSchema):
+    details = fields.Nested(JobDetailsSchema, required=True)
+    published_at = fields.AwareDateTime(required=True)
+    expires_at = fields.AwareDateTime(required=True)
+    expiry_warning_at = fields.AwareDateTime(required=True)
+    expire_after_seconds = StrictInteger(required=True)
+    warn_before_seconds = StrictInteger(required=True)
+
+
+class JobsJobUpdated(_JobEventSchema):
+    changes = fields.Nested(JobDetailsSchema(partial=True), required=True)
+    previous = fields.Nested(JobDetailsSchema(partial=True), required=True)
+    updated_by = Id(required=True)
+    updated_at = fields.AwareDateTime(required=True)
+    expires_at = fields.AwareDateTime(required=True, allow_none=True)
+    expiry_warning_at = fields.AwareDateTime(required=True, allow_none=True)
+
+
+class JobsFreelancerInvited(_JobEventSchema):
+    freelancer_id = Id(required=True)
+    message = Text(2000, required=True, allow_none=True)
+    invited_by = Id(required=True)
+    invited_at = fields.AwareDateTime(required=True)
+    expires_at = fields.AwareDateTime(required=True)
+    expiry_warning_at = fields.AwareDateTime(required=True)
+
+
+class JobsJobClosed(_JobEventSchema):
+    reason = fields.String(required=True, validate=validate.OneOf(("no_hire", "cancelled")))
+    note = Text(1000, required=True, allow_none=True)
+    closed_by = Id(required=True)
+    closed_at = fields.AwareDateTime(required=True)
+
+
+class JobsJobExpired(_JobEventSchema):
+    expires_at = fields.AwareDateTime(required=True)
+    expired_at = fields.AwareDateTime(required=True)
+    last_activity_at = fields.AwareDateTime(required=True)
+
+
+class JobsJobFilled(_JobEventSchema):
+    contract_id = Id(required=True)
+    freelancer_id = Id(required=True)
+    filled_at = fields.AwareDateTime(required=True)
+    previous_status = Text(20, required=True)
+    previous_reason = Text(20, required=True, allow_none=True)

@@ -145,3 +145,19 @@ def budget_band(budget: dict | None, settings: BiddingSettings) -> BudgetBand:
         if limit is None or money["amount"] <= limit:
             return band
     return settings.rate_card[-1]
+
+
+def settings_from_config(config: dict) -> BiddingSettings:
+    """Settings from nameko config (``BIDDING_*`` keys); absent keys keep the defaults."""
+    names = {
+        "BIDDING_MONTHLY_FREE_CONNECTS": "monthly_free_connects",
+        "BIDDING_CONNECTS_VALIDITY_DAYS": "connects_validity_days",
+        "BIDDING_MAX_CONNECTS_BALANCE": "max_connects_balance",
+        "BIDDING_MAX_BOOST": "max_boost",
+        "BIDDING_PINNED_SLOTS": "pinned_slots",
+        "BIDDING_BOOST_AUCTION_DAYS": "boost_auction_days",
+        "BIDDING_OFFER_VALIDITY_DAYS": "offer_validity_days",
+        "BIDDING_SERVICE_FEE_BPS": "service_fee_bps",
+    }
+    values = {attr: int(config[key]) for key, attr in names.items() if config.get(key) is not None}
+    return BiddingSettings(**values)
