@@ -12,7 +12,10 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from shared.consumers import consume
+
 from .domain import Room, contract_room_id, interview_room_id
+from .schemas import ContractEndedEvent, ContractOpenedEvent, ProposalMessagedEvent
 
 PROPOSAL_MESSAGED = "ProposalMessaged"
 CONTRACT_STARTED = "ContractStarted"
@@ -76,3 +79,40 @@ def react(room: Room, event_type: str, data: dict, now: datetime) -> None:
         room.end_contract(contract_id=data["contract_id"], now=now)
     else:
         raise ValueError(f"messaging does not react to {event_type}")
+
+
+# -- wiring: the service's consumers --------------------------------------------------------
+
+
+def apply_consumed(uow, event_type: str, data: dict, recorded_at: datetime) -> None:
+    """Load the room an incoming event concerns, react, and append what it recorded (nothing
+    for a repeat). ``recorded_at`` is the source's recording time, used when the data does
+    not say when it happened."""
+    room = uow.load(Room, room_id_for(event_type, data))
+    react(room, event_type, data, recorded_at)
+    uow.save(room)
+
+
+class RoomPolicies:
+    """Mixed into the messaging service: opens and closes rooms from other services' events.
+
+    Each handler runs once per event id in the transaction that records it as processed
+    (``shared.consumers.consume``); the room ids are derived from the source ids, so even a
+    second delivery under a new event id finds the room open and records nothing.
+    """
+
+    @consume("bidding", PROPOSAL_MESSAGED, schema=ProposalMessagedEvent)
+    def open_interview_room(self, uow, event) -> None:
+        """bidding ``ProposalMessaged``: the client wrote about a proposal."""
+        apply_consumed(uow, PROPOSAL_MESSAGED, event.data, event.recorded_at)
+
+    @consume("escrow", CONTRACT_OPENED, schema=ContractOpenedEvent)
+    def open_contract_room(self, uow, event) -> None:
+        """escrow ``ContractOpened``: a contract started from an accepted offer."""
+        apply_consumed(uow, CONTRACT_OPENED, event.data, event.recorded_at)
+
+    @consume("escrow", CONTRACT_ENDED, schema=ContractEndedEvent)
+    def close_contract_room(self, uow, event) -> None:
+        """escrow ``ContractEnded``: the room stays readable, for the record, but read-only.
+        An end that overtakes its start raises NotFound and is retried by the consumer."""
+        apply_consumed(uow, CONTRACT_ENDED, event.data, event.recorded_at)

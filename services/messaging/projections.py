@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from shared.errors import field_error
+from shared.eventstore.postgres import Projection
 
 from .domain import INTERVIEW
 
@@ -347,3 +348,126 @@ class MessagingReadModel:
             if room.kind == INTERVIEW or room.contract_id is not None:
                 shared.add(room.job_id)
         return shared
+
+
+# -- SQL read models ----------------------------------------------------------------------------
+
+
+class MessagingProjection(Projection):
+    """The SQL read models (``migrations/0001_read_models.sql``), updated in the append's
+    transaction. Each handler mirrors the matching fold of ``MessagingReadModel`` above, so
+    the two agree row for row, and replaying the log from position 0 rebuilds the tables."""
+
+    name = "messaging"
+    tables = (
+        "msg_rooms",
+        "msg_room_members",
+        "msg_messages",
+        "msg_attachments",
+        "msg_read_positions",
+    )
+
+    def on_RoomOpened(self, cur, event) -> None:  # noqa: N802 - named after the event
+        d = event.data
+        cur.execute(
+            "INSERT INTO msg_rooms (room_id, kind, participants, job_id, proposal_id,"
+            " contract_id, opened_at, last_activity_position, last_activity_at)"
+            " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)",
+            (
+                d["room_id"],
+                d["kind"],
+                list(d["participants"]),
+                d["job_id"],
+                d["proposal_id"],
+                d["contract_id"],
+                d["opened_at"],
+                event.position,
+                d["opened_at"],
+            ),
+        )
+        for user_id in d["participants"]:
+            cur.execute(
+                "INSERT INTO msg_room_members (user_id, room_id) VALUES (%s, %s)",
+                (user_id, d["room_id"]),
+            )
+
+    def on_RoomMadeReadOnly(self, cur, event) -> None:  # noqa: N802
+        cur.execute(
+            "UPDATE msg_rooms SET read_only = true WHERE room_id = %s", (event.data["room_id"],)
+        )
+
+    def on_MessageSent(self, cur, event) -> None:  # noqa: N802
+        d = event.data
+        cur.execute(
+            "INSERT INTO msg_messages (message_id, room_id, sender_id, body, attachment_ids,"
+            " sent_at, position) VALUES (%s, %s, %s, %s, %s, %s, %s)",
+            (
+                d["message_id"],
+                d["room_id"],
+                d["sender_id"],
+                d["body"],
+                list(d["attachment_ids"]),
+                d["sent_at"],
+                event.position,
+            ),
+        )
+        cur.execute(
+            # SET expressions see the old row, so each CASE compares with the old position.
+            "UPDATE msg_rooms SET message_count = message_count + 1,"
+            " last_activity_at = CASE WHEN %(p)s > last_activity_position"
+            "   THEN %(at)s ELSE last_activity_at END,"
+            " last_message_id = CASE WHEN %(p)s > last_activity_position"
+            "   THEN %(m)s ELSE last_message_id END,"
+            " last_activity_position = GREATEST(last_activity_position, %(p)s)"
+            " WHERE room_id = %(r)s",
+            {"p": event.position, "at": d["sent_at"], "m": d["message_id"], "r": d["room_id"]},
+        )
+
+    def on_MessageEdited(self, cur, event) -> None:  # noqa: N802
+        d = event.data
+        cur.execute(
+            "UPDATE msg_messages SET body = %s, revision = %s, edited_at = %s"
+            " WHERE message_id = %s",
+            (d["body"], d["revision"], d["edited_at"], d["message_id"]),
+        )
+
+    def on_MessageDeleted(self, cur, event) -> None:  # noqa: N802
+        d = event.data
+        cur.execute(
+            "UPDATE msg_messages SET deleted = true, deleted_at = %s WHERE message_id = %s",
+            (d["deleted_at"], d["message_id"]),
+        )
+
+    def on_AttachmentUploaded(self, cur, event) -> None:  # noqa: N802
+        d = event.data
+        cur.execute(
+            "INSERT INTO msg_attachments (attachment_id, room_id, uploader_id, filename,"
+            " content_type, size_bytes, sha256, uploaded_at) VALUES (%s, %s, %s, %s, %s, %s, %s, %s)",
+            (
+                d["attachment_id"],
+                d["room_id"],
+                d["uploader_id"],
+                d["filename"],
+                d["content_type"],
+                d["size_bytes"],
+                d["sha256"],
+                d["uploaded_at"],
+            ),
+        )
+
+    def on_AttachmentAttached(self, cur, event) -> None:  # noqa: N802
+        d = event.data
+        cur.execute(
+            "UPDATE msg_attachments SET message_id = %s WHERE attachment_id = %s",
+            (d["message_id"], d["attachment_id"]),
+        )
+
+    def on_RoomRead(self, cur, event) -> None:  # noqa: N802
+        d = event.data
+        # GREATEST keeps the position moving forward only, as the in-memory fold does.
+        cur.execute(
+            "INSERT INTO msg_read_positions (room_id, user_id, position) VALUES (%s, %s, %s)"
+            " ON CONFLICT (room_id, user_id) DO UPDATE"
+            " SET position = GREATEST(msg_read_positions.position, excluded.position)",
+            (d["room_id"], d["user_id"], d["position"]),
+        )

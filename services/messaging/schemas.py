@@ -11,7 +11,7 @@ import base64
 import binascii
 from datetime import UTC
 
-from marshmallow import EXCLUDE, fields, post_load, validate, validates_schema
+from marshmallow import EXCLUDE, RAISE, fields, post_load, validate, validates_schema
 from marshmallow import ValidationError as MarshmallowValidationError
 
 from shared.schemas import MAX_ID_LEN, BaseSchema, Id, StrictInteger, Text, idempotency_key_field
@@ -304,4 +304,74 @@ CONSUMED: dict[str, type[BaseSchema]] = {
     "ContractStarted": ContractStartedSchema,
     "ContractOpened": ContractOpenedSchema,
     "ContractEnded": ContractEndedSchema,
+}
+
+
+# -- consumed events, exactly as their producers record them -----------------------------------
+#
+# ``shared.consumers.consume`` validates the data of each consumed event with these: every
+# field the producer's event carries is listed (see services/bidding and services/escrow:
+# README "Events" and the ``record`` calls), and any other field is refused, so a change of
+# the producer's contract is parked in the dead letters rather than half understood.
+
+
+def _when() -> fields.AwareDateTime:
+    return fields.AwareDateTime(format="iso", default_timezone=UTC, required=True)
+
+
+def _optional_id() -> fields.String:
+    return fields.String(
+        required=True, allow_none=True, validate=validate.Length(min=1, max=MAX_ID_LEN)
+    )
+
+
+class ProposalMessagedEvent(_TwoPartiesSchema):
+    """bidding ``ProposalMessaged`` {proposal_id, job_id, client_id, freelancer_id,
+    messaged_at} (``services/bidding/proposal.py``): opens the interview room."""
+
+    class Meta:
+        unknown = RAISE
+
+    proposal_id = Id(required=True)
+    messaged_at = _when()
+
+
+class ContractOpenedEvent(_TwoPartiesSchema):
+    """escrow ``ContractOpened`` (first event of ``contract-<id>``, ``services/escrow/domain.py``):
+    opens the contract room. Only the ids and ``opened_at`` are used; the terms are checked
+    for shape only."""
+
+    class Meta:
+        unknown = RAISE
+
+    contract_id = Id(required=True)
+    offer_id = Id(required=True)
+    proposal_id = _optional_id()
+    kind = fields.String(required=True, validate=validate.OneOf(["fixed", "hourly"]))
+    currency = fields.String(required=True, validate=validate.Length(equal=3))
+    start_date = fields.String(required=True, allow_none=True, validate=validate.Length(max=32))
+    fees = fields.Dict(keys=fields.String(), values=fields.Integer(strict=True), required=True)
+    hourly_rate = fields.Dict(required=True, allow_none=True)
+    weekly_limit_hours = fields.Integer(strict=True, required=True, allow_none=True)
+    manual_time_allowed = fields.Boolean(required=True)
+    opened_at = _when()
+
+
+class ContractEndedEvent(_TwoPartiesSchema):
+    """escrow ``ContractEnded`` {contract_id, job_id, client_id, freelancer_id, ended_by,
+    reason, ended_at}: the contract room becomes read-only."""
+
+    class Meta:
+        unknown = RAISE
+
+    contract_id = Id(required=True)
+    ended_by = Id(required=True)
+    reason = fields.String(required=True, allow_none=True, validate=validate.Length(max=5000))
+    ended_at = _when()
+
+
+PRODUCER_EVENTS: dict[tuple[str, str], type[BaseSchema]] = {
+    ("bidding", "ProposalMessaged"): ProposalMessagedEvent,
+    ("escrow", "ContractOpened"): ContractOpenedEvent,
+    ("escrow", "ContractEnded"): ContractEndedEvent,
 }
