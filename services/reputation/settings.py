@@ -69,3 +69,13 @@ class ScoreSettings:
     def to_dict(self) -> dict:
         """The settings as plain JSON, named in every score explanation."""
         return {name: getattr(self, name) for name in self.__dataclass_fields__}
+
+
+def feedback_settings_from(config: dict) -> FeedbackSettings:
+    """The feedback windows in force, from the service's nameko config (whole days)."""
+    defaults = FeedbackSettings()
+    return FeedbackSettings(
+        feedback_window_days=int(config.get("FEEDBACK_WINDOW_DAYS", defaults.feedback_window_days)),
+        reply_window_days=int(config.get("REPLY_WINDOW_DAYS", defaults.reply_window_days)),
+        inactivity_days=int(config.get("INACTIVITY_DAYS", defaults.inactivity_days)),
+    )
