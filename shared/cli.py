@@ -121,7 +121,13 @@ def run(services: tuple[str, ...], timeout: float) -> None:
         ensure_database(service_dsn(service))
         apply(service_dsn(service), service)
 
-    env = {**os.environ, "PSYCOPG_WAIT_FUNC": "wait_selector", "PYTHONPATH": str(ROOT)}
+    env = {
+        **os.environ,
+        "PSYCOPG_WAIT_FUNC": "wait_selector",
+        "PYTHONPATH": str(ROOT),
+        # eventlet and nameko's pkg_resources import announce their deprecations at every start
+        "PYTHONWARNINGS": "ignore::DeprecationWarning,ignore:pkg_resources is deprecated:UserWarning",
+    }
     procs: dict[str, subprocess.Popen] = {}
     nameko = str(Path(sys.executable).with_name("nameko"))
     for service in chosen:
@@ -135,9 +141,16 @@ def run(services: tuple[str, ...], timeout: float) -> None:
             ],
             cwd=ROOT,
             env=env,
+            # its own session: a Ctrl-C at the terminal reaches only us, and we stop each once
+            start_new_session=True,
         )
 
+    stopping = []
+
     def stop_all(*_):
+        if stopping:
+            return
+        stopping.append(True)
         console.print("\nstopping ...")
         for proc in procs.values():
             if proc.poll() is None:
