@@ -13,13 +13,20 @@ same code.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
+import psycopg
+from psycopg.rows import dict_row
+from psycopg.types.json import Jsonb
+
 from services.jobs.domain import Actor, Job
+from services.jobs.search import DOCUMENT_SQL, document_params
 from shared.clock import iso, parse_time
+from shared.eventstore import Projection
+from shared.eventstore.records import RecordedEvent
 from shared.money import Money
 
 # --- the job search row -----------------------------------------------------------------
@@ -341,3 +348,237 @@ def job_view(job: Job, viewer: Actor | None, stats: ClientStats | None = None) -
     elif viewer is not None and viewer.user_id in job.invitations:
         view["my_invitation"] = job.invitations[viewer.user_id]
     return view
+
+
+# --- the tables: projections run in the append's transaction ------------------------------
+#
+# Facts from other services are first noted as private events in the jobs log (by
+# ``policies.py``), and only those notes feed the tables below, so every table rebuilds
+# from the jobs log alone.
+
+# Private events the policies record: type -> (fold type of ``client_stats_after``, key of
+# the client id). ``MemberSuspensionNoted`` folds as UserSuspended or UserReinstated.
+NOTED_CLIENT_FACTS = {
+    "MemberSuspensionNoted": "user_id",
+    "PaymentVerificationNoted": "user_id",
+    "HireNoted": "client_id",
+    "SpendNoted": "client_id",
+}
+# Kept off the jobs.events exchange: facts other services own, and users' saved searches.
+PRIVATE_EVENT_TYPES = frozenset(
+    {*NOTED_CLIENT_FACTS, "FreelancerProfileNoted", "SearchSaved", "SavedSearchDeleted"}
+)
+
+
+def noted_as_fold(event_type: str, data: Mapping[str, Any]) -> tuple[str, dict]:
+    """A noted fact in the form ``client_stats_after`` folds."""
+    if event_type == "MemberSuspensionNoted":
+        return ("UserSuspended" if data["suspended"] else "UserReinstated"), dict(data)
+    if event_type == "PaymentVerificationNoted":
+        return "PaymentMethodVerified", dict(data)
+    if event_type == "HireNoted":
+        return "ContractStarted", dict(data)
+    if event_type == "SpendNoted":
+        return "PaymentReleased", dict(data)
+    raise ValueError(f"not a noted client fact: {event_type}")
+
+
+JOB_EVENT_TYPES = tuple(_HISTORY)
+JOB_SEARCH_COLUMNS = (
+    "job_id",
+    "client_id",
+    "status",
+    "close_reason",
+    "visibility",
+    "invitees",
+    "title",
+    "description",
+    "category",
+    "subcategory",
+    "skills",
+    "experience_level",
+    "project_length",
+    "hours_per_week",
+    "job_type",
+    "budget",
+    "budget_currency",
+    "budget_low",
+    "budget_high",
+    "screening_questions",
+    "attachments",
+    "contract_to_hire",
+    "proposal_count",
+    "hire_count",
+    "created_at",
+    "updated_at",
+    "published_at",
+    "closed_at",
+    "last_activity_at",
+    "expires_at",
+    "client_payment_verified",
+    "client_total_hires",
+    "client_suspended",
+)
+_JSON_COLUMNS = {"budget", "screening_questions", "attachments"}
+
+
+def _dict_cursor(cur: psycopg.Cursor) -> psycopg.Cursor:
+    return cur.connection.cursor(row_factory=dict_row)
+
+
+def load_client_stats(cur: psycopg.Cursor, client_id: str) -> ClientStats:
+    """The client's stats row (zeroes before any fact)."""
+    row = (
+        _dict_cursor(cur)
+        .execute("SELECT * FROM client_stats WHERE client_id = %s", (client_id,))
+        .fetchone()
+    )
+    if row is None:
+        return ClientStats(client_id=client_id)
+    return ClientStats(
+        client_id=client_id,
+        payment_verified=row["payment_verified"],
+        suspended=row["suspended"],
+        jobs_posted=row["jobs_posted"],
+        total_hires=row["total_hires"],
+        hired_job_ids=frozenset(row["hired_job_ids"]),
+        spent=dict(row["spent"]),
+        rating_centi=row["rating_centi"],
+        rating_count=row["rating_count"],
+    )
+
+
+class JobSearchProjection(Projection):
+    """``job_search``: one row per job, folded by ``job_row_after``."""
+
+    name = "job_search"
+    tables = ("job_search",)
+
+    def handles(self, event_type: str) -> bool:
+        return event_type in JOB_EVENT_TYPES
+
+    def apply(self, cur: psycopg.Cursor, event: RecordedEvent) -> None:
+        if not self.handles(event.type):
+            return
+        if event.type == "JobCreated":
+            row = job_row_after(None, event.type, event.data)
+            stats = load_client_stats(cur, row["client_id"])
+            row.update(client_search_columns(stats))
+        else:
+            found = (
+                _dict_cursor(cur)
+                .execute("SELECT * FROM job_search WHERE job_id = %s", (event.data["job_id"],))
+                .fetchone()
+            )
+            row = job_row_after(found, event.type, event.data)
+        self._write(cur, row)
+
+    @staticmethod
+    def _write(cur: psycopg.Cursor, row: Mapping[str, Any]) -> None:
+        values = [Jsonb(row[c]) if c in _JSON_COLUMNS else row[c] for c in JOB_SEARCH_COLUMNS]
+        names = ", ".join(JOB_SEARCH_COLUMNS)
+        updates = ", ".join(f"{c} = excluded.{c}" for c in (*JOB_SEARCH_COLUMNS[1:], "document"))
+        placeholders = ", ".join(["%s"] * len(JOB_SEARCH_COLUMNS))
+        cur.execute(
+            f"INSERT INTO job_search ({names}, document) VALUES ({placeholders}, {DOCUMENT_SQL})"
+            f" ON CONFLICT (job_id) DO UPDATE SET {updates}",
+            (*values, *document_params(row["title"], row["skills"], row["description"])),
+        )
+
+
+class ClientStatsProjection(Projection):
+    """``client_stats``, and the client columns copied onto each of the client's jobs."""
+
+    name = "client_stats"
+    tables = ("client_stats",)
+
+    def handles(self, event_type: str) -> bool:
+        return event_type == "JobPublished" or event_type in NOTED_CLIENT_FACTS
+
+    def apply(self, cur: psycopg.Cursor, event: RecordedEvent) -> None:
+        if event.type == "JobPublished":
+            fold_type, data, client_id = event.type, event.data, event.data["client_id"]
+        elif event.type in NOTED_CLIENT_FACTS:
+            fold_type, data = noted_as_fold(event.type, event.data)
+            client_id = event.data[NOTED_CLIENT_FACTS[event.type]]
+        else:
+            return
+        stats = client_stats_after(load_client_stats(cur, client_id), fold_type, data)
+        cur.execute(
+            "INSERT INTO client_stats (client_id, payment_verified, suspended, jobs_posted,"
+            " total_hires, hired_job_ids, spent, rating_centi, rating_count)"
+            " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT (client_id) DO UPDATE SET"
+            " payment_verified = excluded.payment_verified, suspended = excluded.suspended,"
+            " jobs_posted = excluded.jobs_posted, total_hires = excluded.total_hires,"
+            " hired_job_ids = excluded.hired_job_ids, spent = excluded.spent,"
+            " rating_centi = excluded.rating_centi, rating_count = excluded.rating_count",
+            (
+                client_id,
+                stats.payment_verified,
+                stats.suspended,
+                stats.jobs_posted,
+                stats.total_hires,
+                sorted(stats.hired_job_ids),
+                Jsonb(dict(stats.spent)),
+                stats.rating_centi,
+                stats.rating_count,
+            ),
+        )
+        columns = client_search_columns(stats)
+        cur.execute(
+            "UPDATE job_search SET client_payment_verified = %s, client_total_hires = %s,"
+            " client_suspended = %s WHERE client_id = %s",
+            (
+                columns["client_payment_verified"],
+                columns["client_total_hires"],
+                columns["client_suspended"],
+                client_id,
+            ),
+        )
+
+
+class FreelancerProfileProjection(Projection):
+    """``freelancer_profiles``: skills and hourly rate, for best matches."""
+
+    name = "freelancer_profiles"
+    tables = ("freelancer_profiles",)
+
+    def on_FreelancerProfileNoted(self, cur: psycopg.Cursor, event: RecordedEvent) -> None:
+        data = event.data
+        rate = data["hourly_rate"]
+        cur.execute(
+            "INSERT INTO freelancer_profiles (freelancer_id, skills, hourly_rate, updated_at)"
+            " VALUES (%s, %s, %s, %s) ON CONFLICT (freelancer_id) DO UPDATE SET"
+            " skills = excluded.skills, hourly_rate = excluded.hourly_rate,"
+            " updated_at = excluded.updated_at",
+            (
+                data["freelancer_id"],
+                list(data["skills"]),
+                Jsonb(rate) if rate is not None else None,
+                _time(data["updated_at"]),
+            ),
+        )
+
+
+def read_model_projections() -> list[Projection]:
+    """The projections of the jobs service, in the order they must run."""
+    return [JobSearchProjection(), ClientStatsProjection(), FreelancerProfileProjection()]
+
+
+def rebuild_read_models(store: Any, projections: Sequence[Projection]) -> int:
+    """Empty every read-model table and replay the whole log through ``projections``.
+
+    ``store`` is a ``PostgresEventStore``. One transaction: readers see the old rows until
+    the new ones are complete. Returns how many events were replayed.
+    """
+    replayed = 0
+    with store.pool.connection() as conn:
+        with conn.transaction():
+            cur = conn.cursor()
+            tables = [t for p in projections for t in p.tables]
+            cur.execute(f"TRUNCATE {', '.join(tables)}")
+            for event in store.iter_all():
+                for projection in projections:
+                    projection.apply(cur, event)
+                replayed += 1
+    return replayed

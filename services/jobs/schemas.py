@@ -324,20 +324,31 @@ RPC_SCHEMAS: dict[str, type[BaseSchema]] = {
 
 
 # --- consumed events --------------------------------------------------------------------
+#
+# Each schema lists exactly the fields the producer's event carries (see the producer's
+# README.md and domain code), so that an event of another shape is parked, not half-read.
+# Fields the jobs service does not use are accepted as any JSON value.
+
+
+def _any(**kwargs) -> fields.Raw:
+    return fields.Raw(required=True, allow_none=True, **kwargs)
 
 
 class UserSuspendedSchema(BaseSchema):
-    """identity ``UserSuspended``: hide the user's jobs and refuse their commands."""
+    """identity ``UserSuspended``: the client's jobs leave search."""
 
     user_id = Id(required=True)
-    reason = Text(MAX_NOTE, allow_none=True, load_default=None)
+    reason = _any()
+    by = _any()
     suspended_at = _time(required=True)
 
 
 class UserReinstatedSchema(BaseSchema):
-    """identity ``UserReinstated``."""
+    """identity ``UserReinstated``: the client's open jobs come back to search."""
 
     user_id = Id(required=True)
+    reason = _any()
+    by = _any()
     reinstated_at = _time(required=True)
 
 
@@ -345,59 +356,148 @@ class PaymentMethodVerifiedSchema(BaseSchema):
     """identity ``PaymentMethodVerified``: the client's "payment verified" badge."""
 
     user_id = Id(required=True)
+    provider_reference = _any()
     verified_at = _time(required=True)
+    by = _any()
 
 
-class ProposalSubmittedSchema(BaseSchema):
-    """bidding ``ProposalSubmitted``: one more proposal on a job; activity."""
+class FreelancerSectionSchema(BaseSchema):
+    """The part of identity's public profile best matches reads; the rest passes through."""
 
-    proposal_id = Id(required=True)
+    class Meta:
+        unknown = "include"
+
+    hourly_rate = MoneyField(positive=True, allow_none=True, load_default=None)
+    skills = fields.List(Text(MAX_SKILL_NAME, min_length=1), load_default=list)
+
+
+class ProfileSchema(BaseSchema):
+    class Meta:
+        unknown = "include"
+
+    freelancer = fields.Nested(FreelancerSectionSchema, allow_none=True, load_default=None)
+
+
+class ProfileUpdatedSchema(BaseSchema):
+    """identity ``ProfileUpdated``: a freelancer's skills and rate, for best matches."""
+
+    user_id = Id(required=True)
+    profile = fields.Nested(ProfileSchema, required=True)
+    changed = _any()
+    updated_at = _time(required=True)
+    by = _any()
+
+
+class ListingProposalEnteredSchema(BaseSchema):
+    """bidding ``ListingProposalEntered``: one more proposal on a job; activity."""
+
     job_id = Id(required=True)
+    proposal_id = Id(required=True)
     freelancer_id = Id(required=True)
-    submitted_at = _time(required=True)
+    boost = _any()
+    spend_id = _any()
+    invited = _any()
+    entered_at = _time(required=True)
 
 
-class ProposalWithdrawnSchema(BaseSchema):
-    """bidding ``ProposalWithdrawn``: one proposal fewer."""
+class ListingProposalWithdrawnSchema(BaseSchema):
+    """bidding ``ListingProposalWithdrawn``: one proposal fewer."""
 
-    proposal_id = Id(required=True)
     job_id = Id(required=True)
+    proposal_id = Id(required=True)
     freelancer_id = Id(required=True)
     withdrawn_at = _time(required=True)
 
 
-class ContractStartedSchema(BaseSchema):
-    """escrow ``ContractStarted``: the job is filled, and the client has one more hire."""
+class ContractOpenedSchema(BaseSchema):
+    """escrow ``ContractOpened``: the job is filled, and the client has one more hire."""
 
     contract_id = Id(required=True)
-    offer_id = Id(required=True)
-    job_id = Id(required=True)
+    offer_id = _any()
+    proposal_id = _any()
+    job_id = Id(required=True, allow_none=True)
     client_id = Id(required=True)
     freelancer_id = Id(required=True)
-    started_at = _time(required=True)
+    kind = _any()
+    currency = _any()
+    start_date = _any()
+    fees = _any()
+    hourly_rate = _any()
+    weekly_limit_hours = _any()
+    manual_time_allowed = _any()
+    opened_at = _time(required=True)
 
 
-class PaymentReleasedSchema(BaseSchema):
-    """escrow ``PaymentReleased``: money the client paid out (milestone, hourly or bonus)."""
+class MilestoneReleasedSchema(BaseSchema):
+    """escrow ``MilestoneReleased``: the client spent ``gross``."""
 
+    contract_id = Id(required=True)
+    client_id = Id(required=True)
+    freelancer_id = _any()
+    milestone_id = _any()
     payment_id = Id(required=True)
+    gross = MoneyField(positive=True, required=True)
+    net = _any()
+    fee = _any()
+    automatic = _any()
+    released_at = _time(required=True)
+    security_period_seconds = _any()
+    available_at = _any()
+
+
+class HourlyWeekReleasedSchema(BaseSchema):
+    """escrow ``HourlyWeekReleased``: the client spent ``gross``."""
+
     contract_id = Id(required=True)
     client_id = Id(required=True)
-    freelancer_id = Id(required=True)
-    kind = _one_of(("milestone", "hourly", "bonus"), required=True)
-    amount = MoneyField(positive=True, required=True)
+    freelancer_id = _any()
+    week_start = _any()
+    payment_id = Id(required=True)
+    gross = MoneyField(positive=True, required=True)
+    net = _any()
+    fee = _any()
     released_at = _time(required=True)
+    available_at = _any()
 
 
-class ClientRatingUpdatedSchema(BaseSchema):
-    """reputation ``ClientRatingUpdated``: the average stars freelancers gave the client."""
+class BonusPaidSchema(BaseSchema):
+    """escrow ``BonusPaid``: the client spent ``amount``."""
 
+    contract_id = Id(required=True)
     client_id = Id(required=True)
-    average_rating_centi = StrictInteger(
-        required=True, allow_none=True, validate=validate.Range(min=100, max=MAX_RATING_CENTI)
-    )
-    rating_count = StrictInteger(required=True, validate=validate.Range(min=0, max=10_000_000))
-    updated_at = _time(required=True)
+    freelancer_id = _any()
+    bonus_id = _any()
+    payment_id = Id(required=True)
+    amount = MoneyField(positive=True, required=True)
+    client_fee = _any()
+    net = _any()
+    fee = _any()
+    reason = _any()
+    paid_at = _time(required=True)
+    security_period_seconds = _any()
+    available_at = _any()
+
+
+class DisputeResolvedSchema(BaseSchema):
+    """escrow ``DisputeResolved``: the client spent the ``release`` part of the split."""
+
+    contract_id = Id(required=True)
+    client_id = Id(required=True)
+    freelancer_id = _any()
+    dispute_id = _any()
+    target = _any()
+    milestone_id = _any()
+    week_start = _any()
+    refund = _any()
+    release = MoneyField(non_negative=True, required=True)
+    net = _any()
+    fee = _any()
+    payment_id = _any()
+    note = _any()
+    resolved_by = _any()
+    resolved_at = _time(required=True)
+    security_period_seconds = _any()
+    available_at = _any()
 
 
 # (source service, event type) -> schema of its data.
@@ -405,9 +505,12 @@ CONSUMED_EVENT_SCHEMAS: dict[tuple[str, str], type[BaseSchema]] = {
     ("identity", "UserSuspended"): UserSuspendedSchema,
     ("identity", "UserReinstated"): UserReinstatedSchema,
     ("identity", "PaymentMethodVerified"): PaymentMethodVerifiedSchema,
-    ("bidding", "ProposalSubmitted"): ProposalSubmittedSchema,
-    ("bidding", "ProposalWithdrawn"): ProposalWithdrawnSchema,
-    ("escrow", "ContractStarted"): ContractStartedSchema,
-    ("escrow", "PaymentReleased"): PaymentReleasedSchema,
-    ("reputation", "ClientRatingUpdated"): ClientRatingUpdatedSchema,
+    ("identity", "ProfileUpdated"): ProfileUpdatedSchema,
+    ("bidding", "ListingProposalEntered"): ListingProposalEnteredSchema,
+    ("bidding", "ListingProposalWithdrawn"): ListingProposalWithdrawnSchema,
+    ("escrow", "ContractOpened"): ContractOpenedSchema,
+    ("escrow", "MilestoneReleased"): MilestoneReleasedSchema,
+    ("escrow", "HourlyWeekReleased"): HourlyWeekReleasedSchema,
+    ("escrow", "BonusPaid"): BonusPaidSchema,
+    ("escrow", "DisputeResolved"): DisputeResolvedSchema,
 }

@@ -6,8 +6,10 @@ The windows' values in force are copied into the events that start them (``expir
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -62,3 +64,23 @@ class MatchSettings:
             raise ValueError("recency_window must be positive")
         if self.min_skill_overlap < 0:
             raise ValueError("min_skill_overlap must not be negative")
+
+
+def job_settings_from_config(config: Mapping[str, Any]) -> JobSettings:
+    """JobSettings from the service's nameko config (``JOB_EXPIRE_AFTER_SECONDS``,
+    ``JOB_WARN_BEFORE_SECONDS``, ``MAX_INVITATIONS_PER_JOB``, ``MAX_SAVED_SEARCHES``)."""
+    defaults = JobSettings()
+    return JobSettings(
+        expire_after=timedelta(
+            seconds=int(
+                config.get("JOB_EXPIRE_AFTER_SECONDS", defaults.expire_after.total_seconds())
+            )
+        ),
+        warn_before=timedelta(
+            seconds=int(config.get("JOB_WARN_BEFORE_SECONDS", defaults.warn_before.total_seconds()))
+        ),
+        max_invitations_per_job=int(
+            config.get("MAX_INVITATIONS_PER_JOB", defaults.max_invitations_per_job)
+        ),
+        max_saved_searches=int(config.get("MAX_SAVED_SEARCHES", defaults.max_saved_searches)),
+    )

@@ -84,3 +84,20 @@ def canonical_skills(requested: Iterable[str], known: Iterable[str]) -> tuple[li
         elif canonical not in found:
             found.append(canonical)
     return found, unknown
+
+
+# identity's seed list of skills; jobs reads the names only (not identity's database).
+DEFAULT_SKILLS_FILE = Path(__file__).resolve().parent.parent / "identity" / "skills.txt"
+
+
+@lru_cache(maxsize=4)
+def load_skill_names(path: str | Path = DEFAULT_SKILLS_FILE) -> tuple[str, ...]:
+    """Canonical skill names from a skills file (``Name | alias, ...`` lines; ``#`` comments
+    and ``[Category]`` headers skipped)."""
+    names = []
+    for line in Path(path).read_text(encoding="utf-8").splitlines():
+        line = line.strip()
+        if not line or line.startswith(("#", "[")):
+            continue
+        names.append(line.split("|", 1)[0].strip())
+    return tuple(n for n in names if n)
