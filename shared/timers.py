@@ -17,7 +17,7 @@ from typing import Any
 from nameko.timer import Timer
 from psycopg.types.json import Jsonb
 
-from shared.errors import Conflict, NotFound
+from shared.errors import ConcurrencyError, Conflict, NotFound
 from shared.eventstore import UnitOfWork
 from shared.storage import Storage, retry_on_conflict
 
@@ -77,6 +77,8 @@ def fire_due(
                 try:
                     with uow.conn.transaction():  # a savepoint: a moot handler writes nothing
                         handler(uow, payload, now)
+                except ConcurrencyError:
+                    raise  # lost a race on the stream: retried whole, never taken as moot
                 except (Conflict, NotFound) as exc:
                     outcome = f"moot: {exc}"[:500]
                 uow.execute(

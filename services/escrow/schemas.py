@@ -308,3 +308,14 @@ class OfferAcceptedSchema(BaseSchema):
         data["currency"] = data.get("currency") or data["terms"].pop("currency", None)
         data["terms"].pop("currency", None)
         return data
+
+
+class SandboxSettlementSchema(BaseSchema):
+    """``confirm_provider_payment``: the sandbox provider decides a deposit or withdrawal."""
+
+    operation = fields.String(required=True, validate=validate.OneOf(["deposit", "withdrawal"]))
+    operation_id = Id(required=True)
+    status = fields.String(
+        load_default="confirmed", validate=validate.OneOf(["confirmed", "failed"])
+    )
+    reason = Text(MAX_REASON, load_default="")

@@ -194,3 +194,22 @@ def test_a_moot_deadline_is_marked_and_writes_nothing(storage, store, clock):
     assert fire_due(storage, {"auto_approve": already_approved}) == 1
     assert store.read_all() == []
     assert storage.query("SELECT outcome FROM deadlines") == [("moot: the client approved first",)]
+
+
+def test_a_deadline_that_loses_a_race_is_retried_not_taken_as_moot(storage, store, clock):
+    from shared.errors import ConcurrencyError
+
+    with storage.transaction() as uow:
+        schedule(uow, "d1", "auto_approve", clock.now(), {})
+    attempts = []
+
+    def racing(uow, payload, now):
+        attempts.append(1)
+        if len(attempts) == 1:
+            raise ConcurrencyError("the stream moved on")
+        uow.append([NewEvent("MilestoneApproved", {}, stream="contract-1")])
+
+    assert fire_due(storage, {"auto_approve": racing}) == 1
+    assert len(attempts) == 2
+    assert [e.type for e in store.read_all()] == ["MilestoneApproved"]
+    assert storage.query("SELECT outcome FROM deadlines") == [("fired",)]
