@@ -1,4 +1,10 @@
-"""Entrypoint helpers: validated RPC arguments and the operator endpoints every service has."""
+"""Entrypoint helpers: validated RPC arguments and the operator endpoints every service has.
+
+Import the mixins through the module (``from shared import rpc as platform`` and
+``class JobsService(platform.Operations, ...)``): ``nameko run some.module`` starts every
+top-level class of that module that has entrypoints, and a mixin imported by name would be
+taken for a service. ``marketplace run`` names the class (``module:Class``) and is immune.
+"""
 
 from __future__ import annotations
 
