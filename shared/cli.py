@@ -3,6 +3,7 @@
     marketplace migrate [--all | SERVICE ...]   create databases and apply migrations
     marketplace run [SERVICE ...]               start the services, wait until healthy, Ctrl-C stops
     marketplace verify [SERVICE ...]            walk each service's hash chain
+    marketplace audit ...                       the auditor's toolkit (verify, replay, export, ...)
 
 Each service's database DSN comes from ``<SERVICE>_DB_DSN`` (default
 ``postgresql://root@127.0.0.1:5432/marketplace_<service>``), the broker from ``AMQP_URI``.
@@ -20,6 +21,8 @@ from pathlib import Path
 import click
 from rich.console import Console
 from rich.table import Table
+
+from shared.audit.cli import audit
 
 ROOT = Path(__file__).resolve().parent.parent
 SERVICES = ("identity", "jobs", "bidding", "escrow", "messaging", "reputation")
@@ -220,6 +223,9 @@ def verify(services: tuple[str, ...]) -> None:
     console.print(table)
     if bad:
         raise SystemExit(1)
+
+
+main.add_command(audit)
 
 
 if __name__ == "__main__":
