@@ -18,6 +18,7 @@ from shared import rpc as shared_rpc
 from shared.auth import CallerProvider
 from shared.clock import iso
 from shared.errors import Forbidden, NotFound
+from shared.observability import LogContext, Metrics
 from shared.relay import Relay
 from shared.rpc import validated
 from shared.storage import EventStore
@@ -88,6 +89,8 @@ class BiddingService(shared_rpc.Operations, shared_rpc.FollowsSuspensions, polic
     store = EventStore(projections=read_models())
     relay = Relay()
     caller = CallerProvider()
+    metrics = Metrics()  # /metrics and /health on METRICS_PORT
+    log_context = LogContext()  # correlation id, caller, entrypoint in log lines
     settings = SettingsProvider()
 
     # ---- helpers -------------------------------------------------------------------------

@@ -20,6 +20,7 @@ from shared import rpc as platform
 from shared.auth import CallerProvider
 from shared.errors import Forbidden, NotFound
 from shared.money import Money
+from shared.observability import LogContext, Metrics
 from shared.relay import Relay
 from shared.rpc import validated
 from shared.storage import EventStore
@@ -64,6 +65,8 @@ class EscrowService(platform.Operations, platform.FollowsSuspensions, policies.E
     store = EventStore(projections=PROJECTIONS)
     relay = Relay()
     caller = CallerProvider()
+    metrics = Metrics()  # /metrics and /health on METRICS_PORT
+    log_context = LogContext()  # correlation id, caller, entrypoint in log lines
     config = EscrowConfig()
 
     provider = SandboxProvider()

@@ -18,6 +18,7 @@ from nameko.rpc import rpc
 from shared import rpc as platform
 from shared.clock import iso
 from shared.errors import NotAuthenticated, NotFound, ValidationError
+from shared.observability import LogContext, Metrics
 from shared.relay import Relay
 from shared.rpc import validated
 from shared.storage import EventStore
@@ -61,6 +62,8 @@ class IdentityService(platform.Operations):  # module import: `nameko run` lists
     relay = Relay(private_types=PRIVATE_EVENT_TYPES)
     identity = IdentityRuntime()
     caller = OwnKeysCaller()
+    metrics = Metrics()  # /metrics and /health on METRICS_PORT
+    log_context = LogContext()  # correlation id, caller, entrypoint in log lines
 
     # -- accounts -----------------------------------------------------------------------
 

@@ -46,6 +46,7 @@ from shared.auth import Caller, CallerProvider
 from shared.clock import iso
 from shared.eventstore import UnitOfWork
 from shared.money import Money
+from shared.observability import LogContext, Metrics
 from shared.relay import Relay
 from shared.rpc import validated
 from shared.storage import EventStore
@@ -123,6 +124,8 @@ class JobsService(policies.JobPolicies, platform.FollowsSuspensions, platform.Op
     store = EventStore(projections=read_model_projections())
     relay = Relay(private_types=PRIVATE_EVENT_TYPES)
     caller = CallerProvider()
+    metrics = Metrics()  # /metrics and /health on METRICS_PORT
+    log_context = LogContext()  # correlation id, caller, entrypoint in log lines
     config = Config()
 
     # helpers -------------------------------------------------------------------------

@@ -16,7 +16,8 @@ from nameko.rpc import rpc
 
 from shared import rpc as platform
 from shared.auth import CallerProvider
-from shared.errors import NotFound, field_error
+from shared.errors import Forbidden, NotFound, field_error
+from shared.observability import LogContext, Metrics
 from shared.relay import Relay
 from shared.rpc import validated
 from shared.storage import EventStore
@@ -52,6 +53,8 @@ class MessagingService(policies.RoomPolicies, platform.Operations, platform.Foll
     store = EventStore(projections=[MessagingProjection()])
     relay = Relay()
     caller = CallerProvider()
+    metrics = Metrics()  # /metrics and /health on METRICS_PORT
+    log_context = LogContext()  # correlation id, caller, entrypoint in log lines
     config = MessagingConfigProvider()
 
     # -- rooms -------------------------------------------------------------------------------
@@ -201,6 +204,7 @@ class MessagingService(policies.RoomPolicies, platform.Operations, platform.Foll
 
         def run(uow):
             message, room = self._message_and_room(uow, args["message_id"])
+            _ensure_sender(message, me.user_id)
             message.edit(
                 room=room,
                 actor_id=me.user_id,
@@ -228,6 +232,7 @@ class MessagingService(policies.RoomPolicies, platform.Operations, platform.Foll
 
         def run(uow):
             message, room = self._message_and_room(uow, args["message_id"])
+            _ensure_sender(message, me.user_id)
             message.delete(room=room, actor_id=me.user_id, now=self.store.clock.now())
             uow.save(message)
             return views.message(uow, message.id)
@@ -384,3 +389,10 @@ class MessagingService(policies.RoomPolicies, platform.Operations, platform.Foll
         if not message.exists:
             raise NotFound(f"message {message_id} not found")
         return message, uow.load(Room, message.room_id)
+
+
+def _ensure_sender(message, user_id: str) -> None:
+    """Only the sender changes a message: checked before the room's state, so that nobody
+    else learns whether the room is read-only or the window has closed."""
+    if message.exists and message.sender_id != user_id:
+        raise Forbidden("only the sender may change a message")

@@ -28,6 +28,7 @@ from shared import rpc as platform_rpc
 from shared.auth import CallerProvider
 from shared.clock import iso
 from shared.errors import NotFound
+from shared.observability import LogContext, Metrics
 from shared.relay import Relay
 from shared.rpc import validated
 from shared.storage import EventStore
@@ -61,6 +62,8 @@ class ReputationService(
     store = EventStore(projections=[ReputationReadModel()])
     relay = Relay(private_types=PRIVATE_EVENTS)
     caller = CallerProvider()
+    metrics = Metrics()  # /metrics and /health on METRICS_PORT
+    log_context = LogContext()  # correlation id, caller, entrypoint in log lines
     config = Config()
 
     # -- helpers -----------------------------------------------------------------------------
