@@ -37,6 +37,7 @@ from services.gateway.openapi import docs_page, openapi_document
 from services.gateway.ratelimit import RateLimiter, caller_key
 from services.gateway.routes import ROUTES, Route
 from shared.errors import MarketplaceError, RateLimited
+from shared.observability import LogContext
 
 log = logging.getLogger("services.gateway")
 
@@ -222,7 +223,8 @@ class GatewayService:
     messaging = RpcProxy("messaging")
     reputation = RpcProxy("reputation")
 
-    context = RequestContext()
+    context = RequestContext()  # first: the request id it sets is what log_context reads
+    log_context = LogContext()  # service, entrypoint and correlation id in JSON log lines
     limiter = RateLimiter()
     config = Config()
 
