@@ -19,7 +19,9 @@ class MarketplaceError(Exception):
     http_status = 500
 
     def __init__(self, message: str = "", details: Any = None):
-        super().__init__(message, details)
+        # nameko sends exception args as text where they are not strings, lists or dicts:
+        # leaving out absent details keeps them absent on the caller's side
+        super().__init__(*((message,) if details is None else (message, details)))
         self.message = message
         self.details = details
 

@@ -43,6 +43,10 @@ def validated(schema: Schema | type[Schema]):
     return decorate
 
 
+class NoArguments(BaseSchema):
+    pass
+
+
 class DeadLetterQuery(BaseSchema):
     include_replayed = fields.Boolean(load_default=False)
     limit = fields.Integer(strict=True, load_default=100, validate=validate.Range(min=1, max=1000))
@@ -64,7 +68,8 @@ class Operations:
     """
 
     @rpc
-    def health(self) -> dict:
+    @validated(NoArguments)
+    def health(self, args) -> dict:
         """Database reachable, relay lag, parked dead letters. Open to anyone (probes)."""
         # read through the store's pool: the relay's own connection belongs to its thread
         rows = self.store.query(
