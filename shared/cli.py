@@ -94,6 +94,8 @@ def migrate(services: tuple[str, ...], everything: bool) -> None:
 
 
 def _wait_healthy(service: str, proc: subprocess.Popen, timeout: float) -> bool:
+    """Until ``timeout``: the service answers its health RPC (the gateway: GET /health)."""
+    import requests
     from nameko.standalone.rpc import ClusterRpcProxy
 
     deadline = time.monotonic() + timeout
@@ -101,22 +103,40 @@ def _wait_healthy(service: str, proc: subprocess.Popen, timeout: float) -> bool:
         if proc.poll() is not None:
             return False
         try:
-            with ClusterRpcProxy({"AMQP_URI": amqp_uri()}, timeout=2) as rpc:
-                if getattr(rpc, service).health()["database"] == "ok":
+            if service == "gateway":
+                if requests.get(f"{gateway_url()}/health", timeout=2).ok:
                     return True
+            else:
+                with ClusterRpcProxy({"AMQP_URI": amqp_uri()}, timeout=2) as rpc:
+                    if getattr(rpc, service).health()["database"] == "ok":
+                        return True
         except Exception:
-            time.sleep(0.5)
+            pass
+        time.sleep(0.5)
     return False
+
+
+def gateway_url() -> str:
+    address = os.environ.get("WEB_SERVER_ADDRESS", "0.0.0.0:8000")
+    host, _, port = address.rpartition(":")
+    return f"http://{'127.0.0.1' if host in ('', '0.0.0.0') else host}:{port}"
 
 
 @main.command()
 @click.argument("services", nargs=-1)
-@click.option("--timeout", default=60.0, show_default=True, help="seconds to wait for each service")
-def run(services: tuple[str, ...], timeout: float) -> None:
-    """Start the services (each in its own process), wait until healthy, stop on Ctrl-C."""
+@click.option("--timeout", default=90.0, show_default=True, help="seconds to wait for each service")
+@click.option(
+    "--clock",
+    default=None,
+    help="CLOCK for every service: system (default), or offset:<file> for a shared movable clock (demos)",
+)
+def run(services: tuple[str, ...], timeout: float, clock: str | None) -> None:
+    """Start the services and the gateway (each its own process), wait until healthy,
+    stop everything on Ctrl-C."""
     chosen = _chosen(services, everything=False)
     if not chosen:
         raise click.ClickException("no service has entrypoints yet")
+    with_gateway = not services and (ROOT / "services" / "gateway" / "service.py").exists()
     from shared.migrate import ensure_database
     from shared.migrate import migrate as apply
 
@@ -131,17 +151,13 @@ def run(services: tuple[str, ...], timeout: float) -> None:
         # eventlet and nameko's pkg_resources import announce their deprecations at every start
         "PYTHONWARNINGS": "ignore::DeprecationWarning,ignore:pkg_resources is deprecated:UserWarning",
     }
+    if clock:
+        env.update({"CLOCK": clock, **{f"{s.upper()}_CLOCK": clock for s in SERVICES}})
     procs: dict[str, subprocess.Popen] = {}
     nameko = str(Path(sys.executable).with_name("nameko"))
-    for service in chosen:
+    for service in [*chosen, *(["gateway"] if with_gateway else [])]:
         procs[service] = subprocess.Popen(
-            [
-                nameko,
-                "run",
-                "--config",
-                f"services/{service}/config.yaml",
-                f"services.{service}.service",
-            ],
+            [nameko, "run", "--config", f"services/{service}/config.yaml", service_target(service)],
             cwd=ROOT,
             env=env,
             # its own session: a Ctrl-C at the terminal reaches only us, and we stop each once
@@ -169,22 +185,22 @@ def run(services: tuple[str, ...], timeout: float) -> None:
     signal.signal(signal.SIGTERM, stop_all)
 
     table = Table(title="marketplace")
-    table.add_column("service")
-    table.add_column("pid")
-    table.add_column("status")
-    table.add_column("database")
+    for column in ("service", "pid", "status", "where"):
+        table.add_column(column)
     failed = False
     for service, proc in procs.items():
         healthy = _wait_healthy(service, proc, timeout)
         failed |= not healthy
-        table.add_row(
-            service,
-            str(proc.pid),
-            "[green]healthy[/]" if healthy else "[red]not healthy[/]",
-            service_dsn(service),
-        )
+        where = gateway_url() if service == "gateway" else service_dsn(service)
+        status = "[green]healthy[/]" if healthy else "[red]not healthy[/]"
+        table.add_row(service, str(proc.pid), status, where)
     console.print(table)
     console.print(f"RPC over RabbitMQ at {amqp_uri()} (management: http://127.0.0.1:15672)")
+    if with_gateway:
+        url = gateway_url()
+        console.print(
+            f"HTTP API at {url}/v1, OpenAPI at {url}/openapi.json, browsable at {url}/docs"
+        )
     if failed:
         stop_all()
     console.print("running; Ctrl-C stops everything")

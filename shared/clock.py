@@ -1,12 +1,16 @@
 """Time comes from here, never from ``datetime.now`` in service code.
 
-Production uses ``SystemClock``. Tests use ``ManualClock`` and move it; a service started
-with config ``CLOCK: manual`` shares the process-wide ``manual_clock`` so that a test can
-move time for services running in the same process. Every datetime is timezone-aware UTC.
+Production uses ``SystemClock`` (config ``CLOCK: system``). Tests use ``ManualClock`` and
+move it; a service started with ``CLOCK: manual`` shares the process-wide ``manual_clock``
+so that a test can move time for services running in the same process. Services in
+separate processes (a demo, a crash test) share ``CLOCK: offset:<path>``: the system time
+plus an offset in seconds read from that file, which ``advance_offset_clock`` moves for
+all of them at once. Every datetime is timezone-aware UTC.
 """
 
 from __future__ import annotations
 
+import os
 import threading
 from datetime import UTC, datetime, timedelta
 
@@ -46,12 +50,60 @@ class ManualClock(Clock):
             return self._now
 
 
+class OffsetFileClock(Clock):
+    """The system time moved forward by the number of seconds written in a file.
+
+    The file is read again when it changes (by modification time), so every process that
+    shares it sees time jump together; it never moves backwards on its own.
+    """
+
+    def __init__(self, path: str):
+        self.path = path
+        self._stamp: float | None = None
+        self._offset = 0.0
+
+    def offset(self) -> float:
+        try:
+            stamp = os.stat(self.path).st_mtime_ns
+        except FileNotFoundError:
+            return 0.0
+        if stamp != self._stamp:
+            with open(self.path) as f:
+                text = f.read().strip()
+            self._offset = float(text or 0)
+            self._stamp = stamp
+        return self._offset
+
+    def now(self) -> datetime:
+        return datetime.now(UTC) + timedelta(seconds=self.offset())
+
+
+def advance_offset_clock(path: str, delta: timedelta) -> float:
+    """Move every ``CLOCK: offset:<path>`` service forward by ``delta``; returns the offset."""
+    clock = OffsetFileClock(path)
+    new = clock.offset() + delta.total_seconds()
+    tmp = f"{path}.tmp"
+    with open(tmp, "w") as f:
+        f.write(repr(new))
+    os.replace(tmp, path)
+    return new
+
+
 system_clock = SystemClock()
 manual_clock = ManualClock()
+_offset_clocks: dict[str, OffsetFileClock] = {}
 
 
 def clock_from_config(config: dict) -> Clock:
-    return manual_clock if config.get("CLOCK", "system") == "manual" else system_clock
+    kind = str(config.get("CLOCK", "system"))
+    if kind == "manual":
+        return manual_clock
+    if kind.startswith("offset:"):
+        path = kind.removeprefix("offset:")
+        return _offset_clocks.setdefault(path, OffsetFileClock(path))
+    if kind != "system":
+        raise ValueError(f"unknown CLOCK setting {kind!r}: system, manual or offset:<path>")
+    return system_clock
 
 
 class ClockProvider(DependencyProvider):

@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from datetime import UTC
 
+import marshmallow
 from marshmallow import ValidationError as MarshmallowValidationError
 from marshmallow import fields, validate, validates_schema
 
@@ -32,10 +33,60 @@ from services.jobs.domain import (
 )
 from shared.schemas import BaseSchema, Id, MoneyField, StrictInteger, Text, idempotency_key_field
 
+_SharedBaseSchema = BaseSchema
+
+
+class BaseSchema(_SharedBaseSchema):
+    """``shared.schemas.BaseSchema`` that also refuses text PostgreSQL cannot store, anywhere
+    in the input: NUL characters and lone surrogates (not UTF-8). They would otherwise fail
+    deep inside a command as an unhandled database error, not a ValidationError naming the
+    field."""
+
+    @marshmallow.pre_load
+    def refuse_unstorable_text(self, data, **kwargs):
+        if isinstance(data, dict):
+            bad = sorted(
+                k if isinstance(k, str) and not _unstorable(k) else repr(k)
+                for k, v in data.items()
+                if _unstorable(k) or _unstorable(v)
+            )
+            if bad:
+                raise marshmallow.ValidationError(
+                    {name: ["Must not contain NUL characters or lone surrogates."] for name in bad}
+                )
+        return data
+
+
+def _unstorable(value) -> bool:
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            if "\x00" in item or (not item.isascii() and _not_utf8(item)):
+                return True
+        elif isinstance(item, dict):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, (list, tuple)):
+            stack.extend(item)
+    return False
+
+
+def _not_utf8(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
+
+
 MAX_SKILL_NAME = 64
 MAX_KEYWORDS = 200
 MAX_CURSOR = 1024
 MAX_PAGE = 50
+# escrow composes payment ids from other ids: ``week:<contract id>:<ISO week start>`` is
+# 67 characters, beyond the 64 of a plain ``Id``.
+MAX_PAYMENT_ID = 200
 MAX_RATING_CENTI = 500  # five stars, in hundredths of a star so that no float is needed
 
 # Proposal-count bands and client-history bands a search may filter on: name -> (low, high),
@@ -435,7 +486,7 @@ class MilestoneReleasedSchema(BaseSchema):
     client_id = Id(required=True)
     freelancer_id = _any()
     milestone_id = _any()
-    payment_id = Id(required=True)
+    payment_id = Text(MAX_PAYMENT_ID, min_length=1, required=True)
     gross = MoneyField(positive=True, required=True)
     net = _any()
     fee = _any()
@@ -452,7 +503,7 @@ class HourlyWeekReleasedSchema(BaseSchema):
     client_id = Id(required=True)
     freelancer_id = _any()
     week_start = _any()
-    payment_id = Id(required=True)
+    payment_id = Text(MAX_PAYMENT_ID, min_length=1, required=True)
     gross = MoneyField(positive=True, required=True)
     net = _any()
     fee = _any()
@@ -467,7 +518,7 @@ class BonusPaidSchema(BaseSchema):
     client_id = Id(required=True)
     freelancer_id = _any()
     bonus_id = _any()
-    payment_id = Id(required=True)
+    payment_id = Text(MAX_PAYMENT_ID, min_length=1, required=True)
     amount = MoneyField(positive=True, required=True)
     client_fee = _any()
     net = _any()

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from datetime import UTC
 
+import marshmallow
 from marshmallow import ValidationError as MarshmallowValidationError
 from marshmallow import fields, validate, validates_schema
 
@@ -20,6 +21,53 @@ from services.reputation.domain import (
 )
 from shared.schemas import BaseSchema, Id, MoneyField, StrictInteger, Text, idempotency_key_field
 
+_SharedBaseSchema = BaseSchema
+
+
+class BaseSchema(_SharedBaseSchema):
+    """``shared.schemas.BaseSchema`` that also refuses text PostgreSQL cannot store, anywhere
+    in the input: NUL characters and lone surrogates (not UTF-8). They would otherwise fail
+    deep inside a command as an unhandled database error, not a ValidationError naming the
+    field."""
+
+    @marshmallow.pre_load
+    def refuse_unstorable_text(self, data, **kwargs):
+        if isinstance(data, dict):
+            bad = sorted(
+                k if isinstance(k, str) and not _unstorable(k) else repr(k)
+                for k, v in data.items()
+                if _unstorable(k) or _unstorable(v)
+            )
+            if bad:
+                raise marshmallow.ValidationError(
+                    {name: ["Must not contain NUL characters or lone surrogates."] for name in bad}
+                )
+        return data
+
+
+def _unstorable(value) -> bool:
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            if "\x00" in item or (not item.isascii() and _not_utf8(item)):
+                return True
+        elif isinstance(item, dict):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, (list, tuple)):
+            stack.extend(item)
+    return False
+
+
+def _not_utf8(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
+
+
 MAX_COMMENT = 2_000
 MAX_REPLY = 1_000
 MAX_REASON = 500
@@ -29,6 +77,9 @@ ROLES = ("client", "freelancer", "operator", "auditor", "agency")
 CONTRACT_KINDS = ("fixed", "hourly")
 # Sizes of free text in the producers' events (escrow's and identity's own bounds).
 MAX_PRODUCER_TEXT = 2_000
+# escrow composes payment ids from other ids: ``week:<contract id>:<ISO week start>`` is
+# 67 characters, beyond the 64 of a plain ``Id``.
+MAX_PAYMENT_ID = 200
 
 
 def Timestamp(**kwargs) -> fields.AwareDateTime:  # noqa: N802 - reads like a field type
@@ -135,6 +186,11 @@ def _nullable_id() -> fields.String:
     return Id(required=True, allow_none=True)
 
 
+def _payment_id(**kwargs) -> fields.String:
+    """escrow's payment id (``milestone:…``, ``week:…``, ``bonus:…``, ``dispute:…``)."""
+    return Text(MAX_PAYMENT_ID, min_length=1, required=True, **kwargs)
+
+
 def _seconds() -> StrictInteger:
     return StrictInteger(required=True, validate=validate.Range(min=0))
 
@@ -172,7 +228,7 @@ class MilestoneReleasedSchema(_ContractEventSchema):
     """escrow ``MilestoneReleased``: ``gross`` paid out of escrow to the freelancer."""
 
     milestone_id = Id(required=True)
-    payment_id = Id(required=True)
+    payment_id = _payment_id()
     gross = MoneyField(positive=True, required=True)
     net = MoneyField(non_negative=True, required=True)
     fee = MoneyField(non_negative=True, required=True)
@@ -186,7 +242,7 @@ class HourlyWeekReleasedSchema(_ContractEventSchema):
     """escrow ``HourlyWeekReleased``: an hourly week's ``gross`` paid to the freelancer."""
 
     week_start = fields.String(required=True, validate=validate.Length(min=1, max=40))
-    payment_id = Id(required=True)
+    payment_id = _payment_id()
     gross = MoneyField(positive=True, required=True)
     net = MoneyField(non_negative=True, required=True)
     fee = MoneyField(non_negative=True, required=True)
@@ -198,7 +254,7 @@ class BonusPaidSchema(_ContractEventSchema):
     """escrow ``BonusPaid``: ``amount`` paid to the freelancer (net + fee)."""
 
     bonus_id = Id(required=True)
-    payment_id = Id(required=True)
+    payment_id = _payment_id()
     amount = MoneyField(positive=True, required=True)
     client_fee = MoneyField(non_negative=True, required=True)
     net = MoneyField(non_negative=True, required=True)
@@ -235,7 +291,7 @@ class DisputeResolvedSchema(_ContractEventSchema):
     release = MoneyField(non_negative=True, required=True)
     net = MoneyField(non_negative=True, required=True)
     fee = MoneyField(non_negative=True, required=True)
-    payment_id = _nullable_id()
+    payment_id = _payment_id(allow_none=True)
     note = Text(MAX_PRODUCER_TEXT, required=True, allow_none=True)
     resolved_by = Id(required=True)
     resolved_at = Timestamp(required=True)

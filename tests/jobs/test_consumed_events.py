@@ -110,7 +110,8 @@ def test_client_stats_come_from_identity_and_escrow_events(jobs):
             "client_id": "client-1",
             "freelancer_id": "freelancer-1",
             "bonus_id": "b-1",
-            "payment_id": "pay-2",
+            # as escrow composes it: ``bonus:<contract id>:<bonus id>``, longer than 64
+            "payment_id": f"bonus:{'0' * 36}:{'1' * 36}",
             "amount": usd(2_500),
             "client_fee": usd(75),
             "net": usd(2_250),

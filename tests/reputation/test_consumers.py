@@ -42,7 +42,9 @@ def test_escrow_identity_and_jobs_events_feed_scores_and_client_stats(reputation
         h.publish(h.envelope("jobs", "JobPublished", f"job-{job}", data))
 
     h.open_contract("k1", C, F, START - 90 * DAY)
-    paid = {"payment_id": "p1", "net": usd(27_000), "fee": usd(3_000)}
+    # payment ids as escrow composes them: ``week:<contract>:<week start>`` (longer than 64)
+    week_payment = f"week:{'0' * 36}:{iso(START - 60 * DAY)}"
+    paid = {"payment_id": week_payment, "net": usd(27_000), "fee": usd(3_000)}
     escrow(
         h,
         "HourlyWeekReleased",
@@ -58,7 +60,7 @@ def test_escrow_identity_and_jobs_events_feed_scores_and_client_stats(reputation
         "BonusPaid",
         "k1",
         bonus_id="b1",
-        payment_id="p2",
+        payment_id=f"bonus:{'0' * 36}:{'1' * 36}",
         amount=usd(5_000),
         client_fee=usd(150),
         net=usd(4_500),

@@ -416,3 +416,27 @@ def test_naive_times_in_consumed_events_are_taken_as_utc():
     data = {**GOOD_EVENTS[("identity", "UserReinstated")], "reinstated_at": "2026-03-02T09:00:00"}
     loaded = load(CONSUMED_EVENT_SCHEMAS[("identity", "UserReinstated")](), data)
     assert loaded["reinstated_at"] == datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
+
+
+# escrow composes payment ids (services/escrow/domain.py): an hourly week's is
+# ``week:<contract id>:<ISO week start>`` (67 characters) and a bonus's
+# ``bonus:<contract id>:<bonus id>`` (79), longer than the 64 of a plain id.
+CONTRACT_ID = "0f9c3a52-3c0e-5d4e-9d1b-6f1b2a3c4d5e"
+WEEK_PAYMENT_ID = f"week:{CONTRACT_ID}:2026-03-02T00:00:00+00:00"
+BONUS_PAYMENT_ID = f"bonus:{CONTRACT_ID}:5b2e1f44-8a0c-4f7e-9d3b-2c1a0e9f8d7c"
+
+
+@pytest.mark.parametrize(
+    ("key", "payment_id"),
+    [
+        (("escrow", "HourlyWeekReleased"), WEEK_PAYMENT_ID),
+        (("escrow", "MilestoneReleased"), "milestone:5b2e1f44-8a0c-4f7e-9d3b-2c1a0e9f8d7c:1"),
+        (("escrow", "BonusPaid"), BONUS_PAYMENT_ID),
+    ],
+)
+def test_escrow_payment_ids_load_as_escrow_composes_them(key, payment_id):
+    assert len(WEEK_PAYMENT_ID) > 64 and len(BONUS_PAYMENT_ID) > 64
+    loaded = load(CONSUMED_EVENT_SCHEMAS[key](), {**GOOD_EVENTS[key], "payment_id": payment_id})
+    assert loaded["payment_id"] == payment_id
+    too_long = {**GOOD_EVENTS[key], "payment_id": "p" * 201}
+    assert "payment_id" in errors_of(CONSUMED_EVENT_SCHEMAS[key](), too_long)

@@ -299,3 +299,33 @@ def test_as_of_may_not_be_in_the_future(requested, ok):
 
 def test_resolve_as_of_accepts_the_distant_past():
     assert resolve_as_of(T0 - 3_000 * DAY, T0) == T0 - 3_000 * DAY
+
+
+# escrow composes payment ids (services/escrow/domain.py): an hourly week's is
+# ``week:<contract id>:<ISO week start>`` (67 characters) and a bonus's
+# ``bonus:<contract id>:<bonus id>`` (79), longer than the 64 of a plain id.
+CONTRACT_ID = "0f9c3a52-3c0e-5d4e-9d1b-6f1b2a3c4d5e"
+WEEK_PAYMENT_ID = f"week:{CONTRACT_ID}:2026-03-02T00:00:00+00:00"
+BONUS_PAYMENT_ID = f"bonus:{CONTRACT_ID}:5b2e1f44-8a0c-4f7e-9d3b-2c1a0e9f8d7c"
+
+
+@pytest.mark.parametrize(
+    ("key", "payment_id"),
+    [
+        (("escrow", "HourlyWeekReleased"), WEEK_PAYMENT_ID),
+        (("escrow", "MilestoneReleased"), "milestone:5b2e1f44-8a0c-4f7e-9d3b-2c1a0e9f8d7c:1"),
+        (("escrow", "BonusPaid"), BONUS_PAYMENT_ID),
+        (("escrow", "DisputeResolved"), "dispute:5b2e1f44-8a0c-4f7e-9d3b-2c1a0e9f8d7c"),
+    ],
+)
+def test_escrow_payment_ids_load_as_escrow_composes_them(key, payment_id):
+    assert len(WEEK_PAYMENT_ID) > 64 and len(BONUS_PAYMENT_ID) > 64
+    schema = s.CONSUMED_EVENT_SCHEMAS[key]
+    loaded = load(schema(), {**GOOD_EVENTS[key], "payment_id": payment_id})
+    assert loaded["payment_id"] == payment_id
+    assert "payment_id" in refused(schema, {**GOOD_EVENTS[key], "payment_id": "p" * 201})
+
+
+def test_a_resolution_without_a_release_has_no_payment_id():
+    schema = s.CONSUMED_EVENT_SCHEMAS[("escrow", "DisputeResolved")]
+    load(schema(), {**GOOD_EVENTS[("escrow", "DisputeResolved")], "payment_id": None})
