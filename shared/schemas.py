@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from marshmallow import RAISE, Schema, fields, validate
+from marshmallow import RAISE, Schema, fields, pre_load, validate
 from marshmallow import ValidationError as MarshmallowValidationError
 
 from shared.errors import ValidationError
@@ -21,8 +21,50 @@ MAX_ID_LEN = 64
 
 
 class BaseSchema(Schema):
+    """Unknown fields are refused, and so is text PostgreSQL cannot store anywhere in the
+    input (NUL characters, lone surrogates), which would otherwise fail deep inside a
+    command as a database error rather than a ValidationError naming the field."""
+
     class Meta:
         unknown = RAISE
+
+    @pre_load
+    def refuse_unstorable_text(self, data, **kwargs):
+        if isinstance(data, dict):
+            bad = sorted(
+                k if isinstance(k, str) and not unstorable(k) else repr(k)
+                for k, v in data.items()
+                if unstorable(k) or unstorable(v)
+            )
+            if bad:
+                raise MarshmallowValidationError(
+                    {name: ["Must not contain NUL characters or lone surrogates."] for name in bad}
+                )
+        return data
+
+
+def unstorable(value: Any) -> bool:
+    """True if ``value`` holds a string PostgreSQL text cannot store, at any depth."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            if "\x00" in item or (not item.isascii() and not _utf8(item)):
+                return True
+        elif isinstance(item, dict):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, list | tuple):
+            stack.extend(item)
+    return False
+
+
+def _utf8(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 class StrictInteger(fields.Integer):

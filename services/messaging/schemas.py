@@ -11,7 +11,6 @@ import base64
 import binascii
 from datetime import UTC
 
-import marshmallow
 from marshmallow import EXCLUDE, RAISE, fields, post_load, validate, validates_schema
 from marshmallow import ValidationError as MarshmallowValidationError
 
@@ -25,53 +24,6 @@ from .settings import (
     FILENAME_CHARS_CEILING,
     MessagingSettings,
 )
-
-_SharedBaseSchema = BaseSchema
-
-
-class BaseSchema(_SharedBaseSchema):
-    """``shared.schemas.BaseSchema`` that also refuses text PostgreSQL cannot store, anywhere
-    in the input: NUL characters and lone surrogates (not UTF-8). They would otherwise fail
-    deep inside a command as an unhandled database error, not a ValidationError naming the
-    field."""
-
-    @marshmallow.pre_load
-    def refuse_unstorable_text(self, data, **kwargs):
-        if isinstance(data, dict):
-            bad = sorted(
-                k if isinstance(k, str) and not _unstorable(k) else repr(k)
-                for k, v in data.items()
-                if _unstorable(k) or _unstorable(v)
-            )
-            if bad:
-                raise marshmallow.ValidationError(
-                    {name: ["Must not contain NUL characters or lone surrogates."] for name in bad}
-                )
-        return data
-
-
-def _unstorable(value) -> bool:
-    stack = [value]
-    while stack:
-        item = stack.pop()
-        if isinstance(item, str):
-            if "\x00" in item or (not item.isascii() and _not_utf8(item)):
-                return True
-        elif isinstance(item, dict):
-            stack.extend(item.keys())
-            stack.extend(item.values())
-        elif isinstance(item, (list, tuple)):
-            stack.extend(item)
-    return False
-
-
-def _not_utf8(text: str) -> bool:
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return True
-    return False
-
 
 MAX_PAGE = 100
 DEFAULT_PAGE = 50

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 from datetime import UTC
 
-import marshmallow
 from marshmallow import ValidationError as MarshmallowValidationError
 from marshmallow import fields, validate, validates_schema
 
@@ -20,53 +19,6 @@ from services.reputation.domain import (
     RECOMMEND_MIN,
 )
 from shared.schemas import BaseSchema, Id, MoneyField, StrictInteger, Text, idempotency_key_field
-
-_SharedBaseSchema = BaseSchema
-
-
-class BaseSchema(_SharedBaseSchema):
-    """``shared.schemas.BaseSchema`` that also refuses text PostgreSQL cannot store, anywhere
-    in the input: NUL characters and lone surrogates (not UTF-8). They would otherwise fail
-    deep inside a command as an unhandled database error, not a ValidationError naming the
-    field."""
-
-    @marshmallow.pre_load
-    def refuse_unstorable_text(self, data, **kwargs):
-        if isinstance(data, dict):
-            bad = sorted(
-                k if isinstance(k, str) and not _unstorable(k) else repr(k)
-                for k, v in data.items()
-                if _unstorable(k) or _unstorable(v)
-            )
-            if bad:
-                raise marshmallow.ValidationError(
-                    {name: ["Must not contain NUL characters or lone surrogates."] for name in bad}
-                )
-        return data
-
-
-def _unstorable(value) -> bool:
-    stack = [value]
-    while stack:
-        item = stack.pop()
-        if isinstance(item, str):
-            if "\x00" in item or (not item.isascii() and _not_utf8(item)):
-                return True
-        elif isinstance(item, dict):
-            stack.extend(item.keys())
-            stack.extend(item.values())
-        elif isinstance(item, (list, tuple)):
-            stack.extend(item)
-    return False
-
-
-def _not_utf8(text: str) -> bool:
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return True
-    return False
-
 
 MAX_COMMENT = 2_000
 MAX_REPLY = 1_000

@@ -46,3 +46,12 @@ def test_a_non_object_is_refused():
     with pytest.raises(ValidationError) as caught:
         load(Bid(), ["not", "an", "object"])
     assert "_schema" in caught.value.fields
+
+
+@pytest.mark.parametrize("text", ["nul\x00byte", "lone \ud800 surrogate"])
+def test_text_postgres_cannot_store_is_refused_by_name(text):
+    with pytest.raises(ValidationError) as caught:
+        load(Bid(), {"amount": {"amount": 1, "currency": "USD"}, "note": text})
+    assert caught.value.fields == {"note": ["Must not contain NUL characters or lone surrogates."]}
+    with pytest.raises(ValidationError):
+        load(Bid(), {"amount": {"amount": 1, "currency": "USD"}, "tags": ["ok", {"deep": [text]}]})
