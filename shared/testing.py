@@ -138,11 +138,19 @@ class DatabaseFactory:
         return self.dsn(name)
 
     def drop_all(self) -> None:
-        with self._admin() as conn:
-            for name in reversed(self.created):
+        """Drop every database made, several at once (each drop waits for its files)."""
+        from concurrent.futures import ThreadPoolExecutor
+
+        def drop(name: str) -> None:
+            with self._admin() as conn:
                 conn.execute(
                     sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
                 )
+
+        templates = set(self._templates.values())
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            list(pool.map(drop, [n for n in self.created if n not in templates]))
+            list(pool.map(drop, list(templates)))
         self.created.clear()
 
 
