@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 export PSYCOPG_WAIT_FUNC := wait_selector
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: install test test-unit test-reliability lint format bench run migrate clean
+.PHONY: install test test-unit test-reliability lint format bench run demo migrate clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -14,14 +14,15 @@ $(BIN)/python:
 install: $(BIN)/python
 	$(BIN)/pip install -q -e '.[dev]'
 
+# the slow reliability scenarios (crashes, broker and database restarts) run in test-reliability
 test: install
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q -m "not slow"
 
 test-unit: install
 	$(BIN)/pytest -q tests/unit
 
 test-reliability: install
-	$(BIN)/pytest -q tests/reliability --run-slow
+	$(BIN)/pytest -q tests/reliability
 
 lint: install
 	$(BIN)/ruff check .
