@@ -118,21 +118,7 @@ class InMemoryEventStore:
         return (last.position, last.hash) if last else (0, GENESIS_HASH)
 
     def _upcast(self, event: RecordedEvent) -> RecordedEvent:
-        version, data = self.upcasters.upcast(event.type, event.schema_version, event.data)
-        if version == event.schema_version:
-            return event
-        return RecordedEvent(
-            event.event_id,
-            event.stream,
-            event.version,
-            event.position,
-            event.type,
-            version,
-            data,
-            event.metadata,
-            event.recorded_at,
-            event.hash,
-        )
+        return self.upcasters.upcast_event(event)
 
     @contextmanager
     def transaction(self, metadata: Mapping | None = None) -> Iterator[MemoryUnitOfWork]:

@@ -251,21 +251,7 @@ class PostgresEventStore:
         )
 
     def _upcast(self, event: RecordedEvent) -> RecordedEvent:
-        version, data = self.upcasters.upcast(event.type, event.schema_version, event.data)
-        if version == event.schema_version:
-            return event
-        return RecordedEvent(
-            event.event_id,
-            event.stream,
-            event.version,
-            event.position,
-            event.type,
-            version,
-            data,
-            event.metadata,
-            event.recorded_at,
-            event.hash,
-        )
+        return self.upcasters.upcast_event(event)
 
     def _read_stream(
         self, conn: psycopg.Connection, stream: str, after_version: int

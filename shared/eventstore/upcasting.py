@@ -12,7 +12,10 @@ chain until no further step exists. Stored rows are never changed, so hashes sti
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
+
+from shared.eventstore.records import RecordedEvent
 
 Upcast = Callable[[dict], dict]
 
@@ -41,6 +44,13 @@ class Upcasters:
             data = step(data)
             version += 1
         return version, data
+
+    def upcast_event(self, event: RecordedEvent) -> RecordedEvent:
+        """The event as the newest reader expects it; the same object when nothing changes."""
+        version, data = self.upcast(event.type, event.schema_version, event.data)
+        if version == event.schema_version:
+            return event
+        return dataclasses.replace(event, schema_version=version, data=data)
 
 
 NO_UPCASTERS = Upcasters()
