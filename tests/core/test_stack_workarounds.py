@@ -30,7 +30,11 @@ def test_eventlets_import_warning_is_filtered_by_the_test_bootstrap():
     """With every warning an error, loading tests/conftest.py (which imports eventlet) works."""
     code = f"import runpy; runpy.run_path({str(ROOT / 'tests' / 'conftest.py')!r})"
     done = subprocess.run(
-        [sys.executable, "-W", "error", "-c", code], capture_output=True, text=True, timeout=60, cwd=ROOT
+        [sys.executable, "-W", "error", "-c", code],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=ROOT,
     )
     assert done.returncode == 0, done.stderr
 
