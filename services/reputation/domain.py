@@ -57,6 +57,14 @@ def other_side(side: str) -> str:
     return FREELANCER if side == CLIENT else CLIENT
 
 
+def average_centi(total: int, count: int) -> int | None:
+    """``total / count`` in hundredths, rounded half up (None with no ratings). Integer
+    arithmetic only: ``round(100 * total / count)`` without a float in between."""
+    if count == 0:
+        return None
+    return (200 * total + count) // (2 * count)
+
+
 def _check_rating(field: str, value: object, low: int, high: int) -> None:
     if type(value) is not int or not low <= value <= high:
         raise ValidationError("invalid feedback", {field: [f"Must be between {low} and {high}."]})
@@ -396,6 +404,9 @@ class Member(Aggregate):
         self.payment_verified = False
         self.job_ids: set[str] = set()
         self.seen_sources: set[str] = set()
+        # the rating received as a client, as last recorded in ClientRatingUpdated
+        self.rating_centi: int | None = None
+        self.rating_count = 0
 
     def note_registered(
         self, *, source_event_id: str, roles: list[str], registered_at: datetime
@@ -456,6 +467,25 @@ class Member(Aggregate):
             source_event_id=source_event_id,
         )
 
+    def note_client_rating(self, *, ratings: list[int], updated_at: datetime) -> None:
+        """Record the rating this member has received as a client, from ``ratings`` (the
+        freelancers' revealed ratings on the client's paid contracts). Nothing is recorded
+        when the average and the count are those recorded last, so calling it again after
+        any change, or twice for the same change, is harmless."""
+        for rating in ratings:
+            _check_rating("rating", rating, RATING_MIN, RATING_MAX)
+        count = len(ratings)
+        centi = average_centi(sum(ratings), count)
+        if (centi, count) == (self.rating_centi, self.rating_count):
+            return
+        self.record(
+            "ClientRatingUpdated",
+            client_id=self.id,
+            average_rating_centi=centi,
+            rating_count=count,
+            updated_at=iso(updated_at),
+        )
+
     def on_MemberRegistered(self, data: dict) -> None:
         self.roles = list(data["roles"])
         self.registered_at = parse_time(data["registered_at"])
@@ -476,3 +506,7 @@ class Member(Aggregate):
     def on_JobPostingNoted(self, data: dict) -> None:
         self.job_ids.add(data["job_id"])
         self.seen_sources.add(data["source_event_id"])
+
+    def on_ClientRatingUpdated(self, data: dict) -> None:
+        self.rating_centi = data["average_rating_centi"]
+        self.rating_count = data["rating_count"]

@@ -12,7 +12,9 @@ from datetime import datetime
 
 from services.reputation import schemas as s
 from services.reputation.domain import ContractFeedback, Member
+from services.reputation.read_models import load_histories
 from services.reputation.settings import FeedbackSettings, feedback_settings_from
+from services.reputation.stats import ratings_exchanged
 from shared.consumers import consume
 from shared.eventstore import UnitOfWork
 from shared.timers import schedule
@@ -24,6 +26,41 @@ def feedback_window_deadline_id(contract_id: str) -> str:
     return f"feedback-window:{contract_id}"
 
 
+# What can change the rating a client received: a freelancer's feedback revealed, or the
+# first payment on a contract whose feedback was revealed before any money moved.
+RATING_CHANGES = frozenset({"FeedbackRevealed", "PaymentNoted"})
+
+
+def refresh_client_rating(uow: UnitOfWork, client_id: str) -> None:
+    """Bring the client's ``ClientRatingUpdated`` up to date with the log, in ``uow``'s
+    transaction (which sees the events just appended). It folds every fact of the client's
+    contracts; ``Member.note_client_rating`` records nothing if the figure is unchanged."""
+
+    def fetch(sql: str, params: tuple) -> list[tuple]:
+        return uow.execute(sql, params).fetchall()
+
+    ids = [
+        row[0]
+        for row in fetch(
+            "SELECT contract_id FROM reputation_contracts WHERE client_id = %s", (client_id,)
+        )
+    ]
+    histories, _ = load_histories(fetch, ids)
+    _, received = ratings_exchanged(client_id, histories)
+    member = uow.load(Member, client_id)
+    member.note_client_rating(ratings=received, updated_at=uow.store.clock.now())
+    uow.save(member)
+
+
+def save_contract(uow: UnitOfWork, contract: ContractFeedback) -> None:
+    """Append the contract's new events; when they can change the rating its client
+    received, record the client's new rating in the same transaction."""
+    changes = {event.type for event in contract.pending}
+    uow.save(contract)
+    if changes & RATING_CHANGES:
+        refresh_client_rating(uow, contract.client_id)
+
+
 def close_feedback_window(settings: FeedbackSettings):
     """The timer handler that closes a contract's feedback window and reveals what was
     submitted (a Conflict before ``closes_at`` marks the deadline moot)."""
@@ -31,7 +68,7 @@ def close_feedback_window(settings: FeedbackSettings):
     def handle(uow: UnitOfWork, payload: dict, now: datetime) -> None:
         contract = uow.load(ContractFeedback, payload["contract_id"])
         contract.close_window(now=now, settings=settings)
-        uow.save(contract)
+        save_contract(uow, contract)
 
     return handle
 
@@ -82,7 +119,7 @@ class ReputationPolicies:
     def _note_payment(self, uow, event, amount, paid_at) -> None:
         contract = self._contract(uow, event)
         contract.note_payment(source_event_id=event.event_id, amount=amount, paid_at=paid_at)
-        uow.save(contract)
+        save_contract(uow, contract)
 
     @consume("escrow", "EscrowRefunded", schema=s.EscrowRefundedSchema)
     def note_escrow_refund(self, uow, event):
@@ -119,7 +156,7 @@ class ReputationPolicies:
                 amount=d["refund"],
                 refunded_at=d["resolved_at"],
             )
-        uow.save(contract)
+        save_contract(uow, contract)
 
     @consume("escrow", "ContractEnded", schema=s.ContractEndedSchema)
     def open_feedback_window(self, uow, event):

@@ -201,6 +201,8 @@ class MemberHistory:
     status_changes: list[tuple[datetime, bool]] = field(default_factory=list)
     payment_verified_at: datetime | None = None
     jobs_posted: dict[str, datetime] = field(default_factory=dict)  # job id -> posted at
+    # ClientRatingUpdated in log order: (updated at, average in hundredths, count, event id)
+    client_ratings: list[tuple[datetime, int | None, int, str]] = field(default_factory=list)
 
     def suspended_at(self, as_of: datetime) -> bool:
         """Whether the member was suspended at ``as_of``: the last change by then, in log
@@ -230,6 +232,15 @@ def member_history(user_id: str, events: Iterable[StoredEvent]) -> MemberHistory
             history.payment_verified_at = parse_time(d["verified_at"])
         elif event.type == "JobPostingNoted":
             history.jobs_posted[d["job_id"]] = parse_time(d["posted_at"])
+        elif event.type == "ClientRatingUpdated":
+            history.client_ratings.append(
+                (
+                    parse_time(d["updated_at"]),
+                    d["average_rating_centi"],
+                    d["rating_count"],
+                    event.id,
+                )
+            )
         else:
             raise ValueError(f"unknown member event {event.type}")
     return history

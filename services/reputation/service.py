@@ -117,7 +117,7 @@ class ReputationService(
                 now=self.store.clock.now(),
                 settings=settings,
             )
-            uow.save(contract)
+            policies.save_contract(uow, contract)
             side = contract.side_of(caller.user_id)
             return {
                 "contract_id": contract.id,

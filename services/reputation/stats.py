@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import datetime
 
-from services.reputation.domain import CLIENT, FREELANCER
+from services.reputation.domain import CLIENT, FREELANCER, average_centi
 from services.reputation.projections import ContractHistory, MemberHistory
 from shared.clock import iso
 
@@ -15,8 +15,40 @@ def rating_average(ratings: list[int]) -> dict:
     """Count, sum and the average in hundredths rounded half up (None with no ratings);
     the exact fraction is sum / count."""
     count, total = len(ratings), sum(ratings)
-    hundredths = (200 * total + count) // (2 * count) if count else None
-    return {"count": count, "sum": total, "average_hundredths": hundredths}
+    return {"count": count, "sum": total, "average_hundredths": average_centi(total, count)}
+
+
+def _client_contracts(
+    client_id: str, histories: Iterable[ContractHistory], as_of: datetime | None
+) -> list[ContractHistory]:
+    return [
+        h
+        for h in histories
+        if h.client_id == client_id
+        and h.started_at is not None
+        and (as_of is None or h.started_at <= as_of)
+    ]
+
+
+def ratings_exchanged(
+    client_id: str, histories: Iterable[ContractHistory], as_of: datetime | None = None
+) -> tuple[list[int], list[int]]:
+    """(ratings the client gave, ratings the client received): revealed feedback on the
+    client's contracts where money was paid, the same feedback the public sees, as of
+    ``as_of`` (None: every fact in the log)."""
+    given: list[int] = []
+    received: list[int] = []
+    for history in _client_contracts(client_id, histories, as_of):
+        if not (history.payments if as_of is None else history.paid_by(as_of)):
+            continue
+        mine = history.feedback.get(CLIENT)
+        theirs = history.feedback.get(FREELANCER)
+        for fact, into in ((mine, given), (theirs, received)):
+            if fact is None or fact.revealed_at is None:
+                continue
+            if as_of is None or fact.revealed_by(as_of):
+                into.append(fact.rating)
+    return given, received
 
 
 def client_stats(
@@ -30,11 +62,7 @@ def client_stats(
     Hire rate counts posted jobs that led to at least one contract. Ratings count only
     revealed feedback on contracts where money was paid, the same feedback the public sees.
     """
-    contracts = [
-        h
-        for h in histories
-        if h.client_id == client_id and h.started_at is not None and h.started_at <= as_of
-    ]
+    contracts = _client_contracts(client_id, histories, as_of)
     posted = {job: at for job, at in (member.jobs_posted.items() if member else ()) if at <= as_of}
     hired_jobs = {h.job_id for h in contracts if h.job_id in posted}
     spent: dict[str, int] = {}
@@ -42,17 +70,7 @@ def client_stats(
         for payment in history.payments_by(as_of):
             currency = payment.amount.currency
             spent[currency] = spent.get(currency, 0) + payment.amount.amount
-    given: list[int] = []
-    received: list[int] = []
-    for history in contracts:
-        if not history.paid_by(as_of):
-            continue
-        mine = history.feedback.get(CLIENT)
-        theirs = history.feedback.get(FREELANCER)
-        if mine is not None and mine.revealed_by(as_of):
-            given.append(mine.rating)
-        if theirs is not None and theirs.revealed_by(as_of):
-            received.append(theirs.rating)
+    given, received = ratings_exchanged(client_id, contracts, as_of)
     verified_at = member.payment_verified_at if member else None
     registered_at = member.registered_at if member else None
     return {

@@ -208,5 +208,11 @@ def test_submitted_feedback_never_leaves_the_service(ended):
             "SELECT type FROM events WHERE position > %s ORDER BY position", (start,)
         )
     ]
-    assert appended == ["FeedbackSubmitted", "FeedbackSubmitted", "FeedbackRevealed"]
-    assert types == ["FeedbackRevealed"]
+    # the reveal gives the client a rating, recorded in the same transaction
+    assert appended == [
+        "FeedbackSubmitted",
+        "FeedbackSubmitted",
+        "FeedbackRevealed",
+        "ClientRatingUpdated",
+    ]
+    assert types == ["FeedbackRevealed", "ClientRatingUpdated"]
