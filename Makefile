@@ -38,8 +38,13 @@ bench: install
 migrate: install
 	$(BIN)/marketplace migrate --all
 
+# CLOCK=offset:var/clock-offset gives every service the shared movable clock `make demo` needs
+CLOCK ?=
 run: install
-	$(BIN)/marketplace run
+	$(BIN)/marketplace run $(if $(CLOCK),--clock $(CLOCK))
+
+demo: install
+	$(BIN)/marketplace demo
 
 clean:
 	rm -rf $(VENV) bench/out

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import signal
+import warnings
 import subprocess
 import sys
 import time
@@ -23,6 +24,10 @@ from rich.console import Console
 from rich.table import Table
 
 from shared.audit.cli import audit
+from shared.demo import demo
+
+# eventlet announces its deprecation whenever nameko is imported; operators need not see it
+warnings.filterwarnings("ignore", message=r"\s*Eventlet is deprecated")
 
 ROOT = Path(__file__).resolve().parent.parent
 SERVICES = ("identity", "jobs", "bidding", "escrow", "messaging", "reputation")
@@ -128,7 +133,9 @@ def gateway_url() -> str:
 @click.option(
     "--clock",
     default=None,
-    help="CLOCK for every service: system (default), or offset:<file> for a shared movable clock (demos)",
+    help="CLOCK for every service: system (default), or offset:<file> for a shared movable "
+    "clock, e.g. offset:var/clock-offset (a relative path is from the repository root), the "
+    "file `marketplace demo` moves by default",
 )
 def run(services: tuple[str, ...], timeout: float, clock: str | None) -> None:
     """Start the services and the gateway (each its own process), wait until healthy,
@@ -242,6 +249,7 @@ def verify(services: tuple[str, ...]) -> None:
 
 
 main.add_command(audit)
+main.add_command(demo)
 
 
 if __name__ == "__main__":
