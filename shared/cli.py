@@ -13,21 +13,21 @@ from __future__ import annotations
 
 import os
 import signal
-import warnings
 import subprocess
 import sys
 import time
+import warnings
 from pathlib import Path
-
-import click
-from rich.console import Console
-from rich.table import Table
-
-from shared.audit.cli import audit
-from shared.demo import demo
 
 # eventlet announces its deprecation whenever nameko is imported; operators need not see it
 warnings.filterwarnings("ignore", message=r"\s*Eventlet is deprecated")
+
+import click  # noqa: E402
+from rich.console import Console  # noqa: E402
+from rich.table import Table  # noqa: E402
+
+from shared.audit.cli import audit  # noqa: E402
+from shared.demo import demo  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 SERVICES = ("identity", "jobs", "bidding", "escrow", "messaging", "reputation")
