@@ -10,8 +10,12 @@ append path would take too long); they are made by the projection's own code ins
 - the rows go by COPY into an unlogged staging table with the three texts of
   ``search.document_params``; one INSERT ... SELECT per core then fills ``job_search``,
   computing ``document`` with ``search.DOCUMENT_SQL`` itself (its placeholders pointed at
-  the staging columns), with the migration's secondary indexes dropped meanwhile and then
+  the staging columns), with the migrations' secondary indexes dropped meanwhile and then
   rebuilt from their own definitions (``pg_indexes``); VACUUM ANALYZE last.
+- search reads ``job_search_open`` (migration 0002), which a row trigger on ``job_search``
+  keeps. For the bulk load the trigger is disabled and the migration's own
+  ``job_search_open_refill()`` fills the table from ``job_search`` in one statement (in
+  publish order, the order a live table receives its rows in), then the trigger is enabled.
 
 The searches are ``JobsService.search_jobs`` called directly (its schema, cursor check,
 ``search.build_search``, the page query, the total count and the cards query), with a
@@ -23,9 +27,10 @@ the returned cursor. Each call is timed end to end; percentiles are over all of 
 per kind. The slowest searches are then explained (EXPLAIN (ANALYZE, BUFFERS) of their
 page and count queries) into the JSON.
 
-With ``SEARCH_TRIALS`` (a dict of name -> list of SQL statements) each trial is applied to
-the same throwaway database after the baseline and the same searches are timed again: a
-way to measure a proposed index or setting before anyone changes ``services/jobs``.
+With ``SEARCH_TRIALS`` (a dict of name -> list of SQL statements, empty by default) each
+trial is applied to the same throwaway database after the baseline and the same searches
+are timed again: a way to measure a proposed index or setting before anyone changes
+``services/jobs``.
 """
 
 from __future__ import annotations
@@ -69,20 +74,10 @@ HISTORY_DAYS = 365
 SECRET = "bench-cursor-secret"
 
 # Extra statements to try on the throwaway database after the baseline (see the docstring).
-# Proposed for issue 4 (not in services/jobs yet; drop the trial once the migration has it):
-# indexes over the rows search can return only, so that a keyword search needs no BitmapAnd
-# with a status index and a category filter walks its own newest-first order.
-_OPEN = "WHERE status = 'open' AND NOT client_suspended"
-SEARCH_TRIALS: dict[str, list[str]] = {
-    "open_partial_indexes": [
-        "SET maintenance_work_mem = '512MB'",
-        f"CREATE INDEX bench_trial_document_open ON job_search USING gin (document) {_OPEN}",
-        "CREATE INDEX bench_trial_newest_open ON job_search"
-        f" (published_at DESC, job_id DESC) {_OPEN}",
-        "CREATE INDEX bench_trial_category_newest_open ON job_search"
-        f" (category, published_at DESC, job_id DESC) {_OPEN}",
-    ],
-}
+# The issue 4 trial (partial indexes) is in services/jobs/migrations/0002 now.
+SEARCH_TRIALS: dict[str, list[str]] = {}
+OPEN_TABLE = "job_search_open"
+OPEN_TRIGGER = "job_search_open_sync"
 
 _FILLER = (
     "we are looking for an experienced professional to help with our project the work "
@@ -243,11 +238,16 @@ def load_jobs(dsn: str, count: int, seed: int = 11) -> dict[str, float]:
         indexes = [
             (name, definition)
             for name, definition in conn.execute(
-                "SELECT indexname, indexdef FROM pg_indexes WHERE tablename = %s"
+                "SELECT indexname, indexdef FROM pg_indexes WHERE tablename = ANY(%s)"
                 " AND indexname NOT IN (SELECT conname FROM pg_constraint)",
-                (SEARCH_TABLE,),
+                ([SEARCH_TABLE, OPEN_TABLE],),
             )
         ]
+        conn.execute(
+            sql.SQL("ALTER TABLE {} DISABLE TRIGGER {}").format(
+                sql.Identifier(SEARCH_TABLE), sql.Identifier(OPEN_TRIGGER)
+            )
+        )
         conn.execute(
             sql.SQL("CREATE UNLOGGED TABLE {} AS SELECT * FROM {} WITH NO DATA").format(
                 sql.Identifier(STAGE), sql.Identifier(SEARCH_TABLE)
@@ -307,12 +307,21 @@ def load_jobs(dsn: str, count: int, seed: int = 11) -> dict[str, float]:
     with psycopg.connect(dsn, autocommit=True) as conn:
         conn.execute(sql.SQL("DROP TABLE {}").format(sql.Identifier(STAGE)))
         started = time.perf_counter()
+        conn.execute("SELECT job_search_open_refill()")
+        conn.execute(
+            sql.SQL("ALTER TABLE {} ENABLE TRIGGER {}").format(
+                sql.Identifier(SEARCH_TABLE), sql.Identifier(OPEN_TRIGGER)
+            )
+        )
+        timings["open_table_s"] = time.perf_counter() - started
+        started = time.perf_counter()
         conn.execute("SET maintenance_work_mem = '512MB'")
         for _, definition in indexes:
             conn.execute(definition)
         timings["indexes_s"] = time.perf_counter() - started
         started = time.perf_counter()
-        conn.execute(sql.SQL("VACUUM ANALYZE {}").format(sql.Identifier(SEARCH_TABLE)))
+        for table in (SEARCH_TABLE, OPEN_TABLE):
+            conn.execute(sql.SQL("VACUUM ANALYZE {}").format(sql.Identifier(table)))
         timings["vacuum_analyze_s"] = time.perf_counter() - started
     return {k: round(v, 1) for k, v in timings.items()}
 
@@ -494,6 +503,9 @@ def run(ctx: Context) -> dict[str, Any]:
             size = conn.execute(
                 "SELECT pg_size_pretty(pg_total_relation_size('job_search'))"
             ).fetchone()[0]
+            open_size = conn.execute(
+                "SELECT pg_size_pretty(pg_total_relation_size('job_search_open'))"
+            ).fetchone()[0]
         samples = time_searches(dsn, searches)
         baseline = _figures(samples)
         slow = explain_slowest(dsn, samples)
@@ -512,6 +524,7 @@ def run(ctx: Context) -> dict[str, Any]:
         "jobs": jobs,
         "open_jobs": open_jobs,
         "table_size": size,
+        "search_table_size": open_size,
         "load_average_1m_at_start": load_average,
         "load": load,
         "searches": len(samples),

@@ -3,7 +3,7 @@
 Every reaction runs once per event id (``shared.consumers.consume``) in one transaction with
 its effect. Facts that feed the client stats and best matches are first noted as private
 events in the jobs log (``MemberSuspensionNoted``, ``PaymentVerificationNoted``,
-``HireNoted``, ``SpendNoted``, ``FreelancerProfileNoted``), so that every read model
+``HireNoted``, ``SpendNoted``, ``ClientRatingNoted``, ``FreelancerProfileNoted``), so that every read model
 rebuilds from the jobs log alone.
 """
 
@@ -15,7 +15,7 @@ from typing import Any
 from services.jobs import schemas
 from services.jobs.domain import Job
 from services.jobs.settings import job_settings_from_config
-from shared.clock import iso
+from shared.clock import iso, parse_time
 from shared.consumers import ConsumedEvent, consume
 from shared.domain import NewEvent
 from shared.eventstore import UnitOfWork
@@ -53,6 +53,16 @@ def _note(uow: UnitOfWork, stream: str, event_type: str, source: ConsumedEvent, 
 
 def _money(value: Money) -> dict:
     return value.to_dict()
+
+
+def _latest_rating(events) -> tuple[datetime, int] | None:
+    """(updated_at, rating_count) of the newest client rating noted in a member stream."""
+    latest = None
+    for event in events:
+        if event.type == "ClientRatingNoted":
+            key = (parse_time(event.data["updated_at"]), event.data["rating_count"])
+            latest = key if latest is None or key > latest else latest
+    return latest
 
 
 class JobPolicies:
@@ -195,6 +205,32 @@ class JobPolicies:
     def note_bonus_spend(self, uow: UnitOfWork, event: ConsumedEvent) -> None:
         """A bonus adds its amount to the client's total spent."""
         self._note_spend(uow, event, event.data["amount"], event.data["paid_at"])
+
+    # reputation ----------------------------------------------------------------------
+
+    @consume("reputation", "ClientRatingUpdated", schema=schemas.ClientRatingUpdatedSchema)
+    def note_client_rating(self, uow: UnitOfWork, event: ConsumedEvent) -> None:
+        """The client's average rating, shown on each of the client's jobs.
+
+        reputation sends the whole current figure, so only the newest counts: an update
+        that arrives after a later one (a retried delivery) is not noted."""
+        data = event.data
+        client = data["client_id"]
+        stream = f"member-{client}"
+        latest = _latest_rating(uow.read_stream(stream))
+        incoming = (data["updated_at"], data["rating_count"])
+        if latest is not None and incoming <= latest:
+            return
+        _note(
+            uow,
+            stream,
+            "ClientRatingNoted",
+            event,
+            client_id=client,
+            average_rating_centi=data["average_rating_centi"],
+            rating_count=data["rating_count"],
+            updated_at=iso(data["updated_at"]),
+        )
 
     @consume("escrow", "DisputeResolved", schema=schemas.DisputeResolvedSchema)
     def note_dispute_spend(self, uow: UnitOfWork, event: ConsumedEvent) -> None:

@@ -75,7 +75,8 @@ def job_row_after(row: dict | None, event_type: str, data: Mapping[str, Any]) ->
     """The ``job_search`` row after one of the job's own events.
 
     Client columns (``client_payment_verified``, ``client_total_hires``,
-    ``client_suspended``) start false/zero here and are kept by ``client_search_columns``.
+    ``client_suspended``, ``client_rating_centi``, ``client_rating_count``) start
+    false/zero/null here and are kept by ``client_search_columns``.
     """
     if event_type == "JobCreated":
         return {
@@ -95,6 +96,8 @@ def job_row_after(row: dict | None, event_type: str, data: Mapping[str, Any]) ->
             "client_payment_verified": False,
             "client_total_hires": 0,
             "client_suspended": False,
+            "client_rating_centi": None,
+            "client_rating_count": 0,
             **_details_columns(data["details"]),
         }
     if row is None:
@@ -246,6 +249,8 @@ def client_search_columns(stats: ClientStats) -> dict:
         "client_payment_verified": stats.payment_verified,
         "client_total_hires": stats.total_hires,
         "client_suspended": stats.suspended,
+        "client_rating_centi": stats.rating_centi,
+        "client_rating_count": stats.rating_count,
     }
 
 
@@ -363,6 +368,7 @@ NOTED_CLIENT_FACTS = {
     "PaymentVerificationNoted": "user_id",
     "HireNoted": "client_id",
     "SpendNoted": "client_id",
+    "ClientRatingNoted": "client_id",
 }
 # Kept off the jobs.events exchange: facts other services own, and users' saved searches.
 PRIVATE_EVENT_TYPES = frozenset(
@@ -380,6 +386,8 @@ def noted_as_fold(event_type: str, data: Mapping[str, Any]) -> tuple[str, dict]:
         return "ContractStarted", dict(data)
     if event_type == "SpendNoted":
         return "PaymentReleased", dict(data)
+    if event_type == "ClientRatingNoted":
+        return "ClientRatingUpdated", dict(data)
     raise ValueError(f"not a noted client fact: {event_type}")
 
 
@@ -418,6 +426,8 @@ JOB_SEARCH_COLUMNS = (
     "client_payment_verified",
     "client_total_hires",
     "client_suspended",
+    "client_rating_centi",
+    "client_rating_count",
 )
 _JSON_COLUMNS = {"budget", "screening_questions", "attachments"}
 
@@ -527,11 +537,14 @@ class ClientStatsProjection(Projection):
         columns = client_search_columns(stats)
         cur.execute(
             "UPDATE job_search SET client_payment_verified = %s, client_total_hires = %s,"
-            " client_suspended = %s WHERE client_id = %s",
+            " client_suspended = %s, client_rating_centi = %s, client_rating_count = %s"
+            " WHERE client_id = %s",
             (
                 columns["client_payment_verified"],
                 columns["client_total_hires"],
                 columns["client_suspended"],
+                columns["client_rating_centi"],
+                columns["client_rating_count"],
                 client_id,
             ),
         )

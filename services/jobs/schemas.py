@@ -503,6 +503,25 @@ class DisputeResolvedSchema(BaseSchema):
     available_at = _any()
 
 
+class ClientRatingUpdatedSchema(BaseSchema):
+    """reputation ``ClientRatingUpdated``: the whole current rating a client has received
+    (freelancers' revealed feedback), the average in hundredths of a star (null before any)."""
+
+    client_id = Id(required=True)
+    average_rating_centi = StrictInteger(
+        required=True, allow_none=True, validate=validate.Range(min=100, max=500)
+    )
+    rating_count = StrictInteger(required=True, validate=validate.Range(min=0, max=10**9))
+    updated_at = _time(required=True)
+
+    @validates_schema
+    def _average_with_ratings(self, data, **kwargs):
+        if (data.get("average_rating_centi") is None) != (data.get("rating_count") == 0):
+            raise MarshmallowValidationError(
+                "Must be null exactly when there are no ratings.", "average_rating_centi"
+            )
+
+
 # (source service, event type) -> schema of its data.
 CONSUMED_EVENT_SCHEMAS: dict[tuple[str, str], type[BaseSchema]] = {
     ("identity", "UserSuspended"): UserSuspendedSchema,
@@ -516,4 +535,5 @@ CONSUMED_EVENT_SCHEMAS: dict[tuple[str, str], type[BaseSchema]] = {
     ("escrow", "HourlyWeekReleased"): HourlyWeekReleasedSchema,
     ("escrow", "BonusPaid"): BonusPaidSchema,
     ("escrow", "DisputeResolved"): DisputeResolvedSchema,
+    ("reputation", "ClientRatingUpdated"): ClientRatingUpdatedSchema,
 }

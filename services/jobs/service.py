@@ -30,12 +30,15 @@ from services.jobs.projections import (
     read_model_projections,
 )
 from services.jobs.search import (
+    COUNT_CAP,
     CursorPosition,
     build_my_jobs,
     build_search,
+    capped_total,
     decode_cursor,
     effective_sort,
     encode_cursor,
+    estimated_rows,
     filters_data,
     page_result,
 )
@@ -98,11 +101,21 @@ def _job_card(row: Mapping[str, Any]) -> dict:
         "proposal_count": row["proposal_count"],
         "created_at": iso(row["created_at"]),
         "published_at": iso(row["published_at"]) if row["published_at"] else None,
-        "client": {
-            "payment_verified": row["client_payment_verified"],
-            "hires": row["client_total_hires"],
-        },
+        "client": _card_client(row),
     }
+
+
+def _card_client(row: Mapping[str, Any]) -> dict:
+    client = {
+        "payment_verified": row["client_payment_verified"],
+        "hires": row["client_total_hires"],
+    }
+    # The client's rating, when the row carries it (job_search has it; a query that selects
+    # only some columns may not).
+    if "client_rating_centi" in row:
+        client["average_rating_centi"] = row["client_rating_centi"]
+        client["rating_count"] = row["client_rating_count"]
+    return client
 
 
 def _job_summary(job: Job) -> dict:
@@ -388,23 +401,39 @@ class JobsService(policies.JobPolicies, platform.FollowsSuspensions, platform.Op
         ``budget_min``/``budget_max`` (Money), ``project_lengths``, ``hours_per_week``,
         ``proposal_bands``, ``client_history``, ``payment_verified``, ``contract_to_hire``,
         ``posted_since``, ``sort`` (relevance/newest), ``limit`` (1-50), ``cursor``.
-        Result: ``{items: [job card + rank], total, sort, next_cursor}`` (keyset pages:
-        jobs posted meanwhile never shift a page). Errors: ValidationError (a bad filter or
-        a cursor from another search).
+        Result: ``{items: [job card + rank], total, total_is_estimate, sort, next_cursor}``
+        (keyset pages: jobs posted meanwhile never shift a page). ``total`` is exact up to
+        1,000 matches (``total_is_estimate: false``); beyond, it is the database planner's
+        estimate, never below 1,001 (``total_is_estimate: true``: show it as "about"/"1,000+").
+        ``relevance`` ranks the 200 newest matches (weighted ``ts_rank``: title > skills >
+        description, then newest); the pages walk that set and end after it, so a broad
+        search lists at most 200 jobs by relevance (``newest`` reaches every match).
+        Errors: ValidationError (a bad filter or a cursor from another search).
         """
         viewer = self._viewer()
         secret = self._secret()
         sort = effective_sort(args)
         after = decode_cursor(args["cursor"], sort, args, secret) if args["cursor"] else None
-        plan = build_search(args, viewer, after)
+        cap = int(self.config.get("SEARCH_COUNT_CAP") or COUNT_CAP)
+        plan = build_search(args, viewer, after, count_cap=cap)
+        # The page query carries each row's card columns (joined for the page's rows only).
         rows = self.store.query_dicts(plan.page.text, plan.page.params)
         items, next_cursor = page_result(rows, plan, args, secret)
-        total = self.store.query(plan.count.text, plan.count.params)[0][0]
-        cards = self._cards([r["job_id"] for r in items])
-        ranks = {r["job_id"]: r["rank"] for r in items}
-        for card in cards:
-            card["rank"] = ranks[card["job_id"]]
-        return {"items": cards, "total": total, "sort": plan.sort, "next_cursor": next_cursor}
+        counted = self.store.query(plan.count.text, plan.count.params)[0][0]
+        estimate = None
+        if counted > plan.count_cap:
+            estimate = estimated_rows(
+                self.store.query(plan.estimate.text, plan.estimate.params)[0][0]
+            )
+        total, is_estimate = capped_total(counted, plan, estimate)
+        cards = [{**_job_card(r), "rank": r["rank"]} for r in items]
+        return {
+            "items": cards,
+            "total": total,
+            "total_is_estimate": is_estimate,
+            "sort": plan.sort,
+            "next_cursor": next_cursor,
+        }
 
     @rpc
     @validated(schemas.RecommendJobsSchema)
@@ -428,10 +457,11 @@ class JobsService(policies.JobPolicies, platform.FollowsSuspensions, platform.Op
         )
         if not skills:
             return []
+        # job_search_open holds exactly the open jobs of clients who are not suspended.
         rows = self.store.query_dicts(
-            "SELECT * FROM job_search WHERE status = 'open' AND NOT client_suspended"
-            " AND skills && %s::text[] AND client_id <> %s"
-            " ORDER BY published_at DESC, job_id DESC LIMIT %s",
+            "SELECT j.* FROM job_search_open AS o JOIN job_search AS j ON j.job_id = o.job_id"
+            " WHERE o.skills && %s::text[] AND o.client_id <> %s"
+            " ORDER BY o.published_at DESC, o.job_id DESC LIMIT %s",
             (skills, caller.user_id, MATCH_CANDIDATES),
         )
         by_id = {r["job_id"]: r for r in rows}

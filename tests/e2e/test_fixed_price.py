@@ -199,6 +199,22 @@ def test_hire_to_paid_on_a_fixed_price_job(market):
     assert stats["rating_received"]["average_hundredths"] == 400
     assert stats["rating_given"]["average_hundredths"] == 500
 
+    # jobs shows the client's rating on the job, from reputation's ClientRatingUpdated
+    with client.rpc() as rpc:
+        shown = wait_until(
+            lambda: _client_rating(rpc, job_id) == (400, 1) and rpc.jobs.get_job(job_id=job_id),
+            "jobs shows the client's rating",
+        )
+        assert shown["client"]["hires"] == 1
+        (card,) = rpc.jobs.list_my_jobs()["items"]
+        assert (card["client"]["average_rating_centi"], card["client"]["rating_count"]) == (400, 1)
+    assert (
+        market.scalar(
+            "reputation", "SELECT count(*) FROM events WHERE type = 'ClientRatingUpdated'"
+        )
+        == 1
+    )
+
     # the money adds up: balances equal their ledger accounts
     assert market.ledger_balance(client, f"client_wallet:{client.user_id}") == DEPOSIT - BID
     assert market.ledger_balance(freelancer, f"freelancer_available:{freelancer.user_id}") == (
@@ -208,6 +224,11 @@ def test_hire_to_paid_on_a_fixed_price_job(market):
     assert market.ledger_balance(operator, "platform_fees") == FEE
     assert market.ledger_balance(operator, "provider_clearing:USD") == -(DEPOSIT - WITHDRAWAL)
     market.assert_healthy()
+
+
+def _client_rating(rpc, job_id: str) -> tuple:
+    client = rpc.jobs.get_job(job_id=job_id)["client"]
+    return client["average_rating_centi"], client["rating_count"]
 
 
 def _room(rpc, kind: str) -> dict | None:

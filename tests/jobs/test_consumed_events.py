@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 
 from shared.consumers import list_dead_letters
@@ -186,3 +188,58 @@ def test_best_matches_follow_the_freelancers_published_profile(jobs):
     assert {r["factor"] for r in best["reasons"]} == {"skills", "rate", "experience", "recency"}
     assert best["score"] == sum(r["points"] for r in best["reasons"])
     assert best["reasons"][0]["points"] == 50
+
+
+def client_rating(centi, count, at) -> dict:
+    return {
+        "client_id": "client-1",
+        "average_rating_centi": centi,
+        "rating_count": count,
+        "updated_at": at.isoformat(),
+    }
+
+
+def test_the_clients_rating_from_reputation_shows_on_each_of_their_jobs(jobs):
+    open_job = create(jobs)
+    draft = create(jobs, publish=False, title="Second job for the same client")
+    first = jobs.deliver("reputation", "ClientRatingUpdated", client_rating(500, 1, T0))
+    jobs.deliver("reputation", "ClientRatingUpdated", client_rating(500, 1, T0), event_id=first)
+    later = T0 + timedelta(hours=2)
+    jobs.deliver("reputation", "ClientRatingUpdated", client_rating(450, 2, later))
+    wait_until(lambda: jobs.processed("note_client_rating") == 2)
+    # an older figure delivered late (a retry) does not overwrite the newer one
+    jobs.deliver(
+        "reputation", "ClientRatingUpdated", client_rating(480, 1, T0 + timedelta(hours=1))
+    )
+    wait_until(lambda: jobs.processed("note_client_rating") == 3)
+    jobs.wait_idle()
+
+    noted = jobs.event_types("member-client-1")
+    assert noted.count("ClientRatingNoted") == 2  # the duplicate and the stale one: nothing
+    for job_id in (open_job, draft):
+        client = jobs.call("get_job", CLIENT, job_id=job_id)["client"]
+        assert (client["average_rating_centi"], client["rating_count"]) == (450, 2)
+    rows = jobs.rows(
+        "SELECT job_id, client_rating_centi, client_rating_count FROM job_search ORDER BY job_id"
+    )
+    assert rows == sorted([(open_job, 450, 2), (draft, 450, 2)])
+    cards = jobs.call("list_my_jobs", CLIENT)["items"]
+    assert {(c["client"]["average_rating_centi"], c["client"]["rating_count"]) for c in cards} == {
+        (450, 2)
+    }
+    # a job posted afterwards starts with the client's current rating
+    newer = create(jobs, title="Third job for the same client")
+    assert jobs.call("get_job", None, job_id=newer)["client"]["average_rating_centi"] == 450
+    assert (
+        jobs.scalar("SELECT client_rating_centi FROM job_search WHERE job_id = %s", (newer,)) == 450
+    )
+
+
+def test_a_client_rating_of_the_wrong_shape_is_parked(jobs):
+    create(jobs)
+    before = jobs.log_length()
+    jobs.deliver("reputation", "ClientRatingUpdated", {**client_rating(450, 2, T0), "average": 4.5})
+    wait_until(lambda: jobs.scalar("SELECT count(*) FROM dead_letters") == 1)
+    (letter,) = list_dead_letters(jobs.dsn)
+    assert letter["consumer"] == "jobs.note_client_rating"
+    assert jobs.log_length() == before

@@ -30,6 +30,7 @@ from tests.jobs.conftest import (
 
 TABLES = {
     "job_search": "job_id",
+    "job_search_open": "job_id",  # kept from job_search by its trigger (migration 0002)
     "client_stats": "client_id",
     "freelancer_profiles": "freelancer_id",
 }

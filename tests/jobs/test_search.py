@@ -210,3 +210,60 @@ def test_a_client_lists_their_own_jobs_drafts_included(jobs):
     assert ids(page) + ids(rest) == [opened[1], opened[0], draft]
     assert rest["next_cursor"] is None
     assert ids(jobs.call("list_my_jobs", CLIENT, status="draft")) == [draft]
+
+
+def test_the_total_is_exact_up_to_the_cap_then_an_estimate(jobs, monkeypatch):
+    # The cap is 1,000 in production; a small one here makes the same code path cheap.
+    monkeypatch.setitem(jobs.container.config, "SEARCH_COUNT_CAP", 3)
+    for m in range(1, 4):
+        post(jobs, m, title=f"Rust parser number {m}")
+    exact = jobs.call("search_jobs", None, keywords="rust")
+    assert exact["total"] == 3 and exact["total_is_estimate"] is False
+    for m in range(4, 7):
+        post(jobs, m, title=f"Rust parser number {m}")
+    post(jobs, 7, title="Logo for a bakery chain", skills=["Figma"])
+    capped = jobs.call("search_jobs", None, keywords="rust", limit=2)
+    # more than the cap: an estimate, never below what was counted (cap + 1)
+    assert capped["total_is_estimate"] is True and capped["total"] >= 4
+    assert len(capped["items"]) == 2 and capped["next_cursor"]
+    # every match is still reachable page by page
+    seen, cursor = [], None
+    while True:
+        page = jobs.call("search_jobs", None, keywords="rust", limit=2, cursor=cursor)
+        seen += ids(page)
+        cursor = page["next_cursor"]
+        if cursor is None:
+            break
+    assert len(seen) == len(set(seen)) == 6
+    # the default cap is 1,000
+    monkeypatch.delitem(jobs.container.config, "SEARCH_COUNT_CAP")
+    assert jobs.call("search_jobs", None, keywords="rust")["total_is_estimate"] is False
+
+
+def test_the_searchable_rows_follow_every_change_of_a_job_and_its_client(jobs):
+    def searchable() -> set[str]:
+        return {r[0] for r in jobs.rows("SELECT job_id FROM job_search_open")}
+
+    draft = post(jobs, 1, publish=False)
+    opened = post(jobs, 2)
+    other = post(jobs, 3, as_=OTHER_CLIENT)
+    assert searchable() == {opened, other}
+    jobs.call("publish_job", CLIENT, job_id=draft)
+    jobs.call("update_job", CLIENT, job_id=draft, changes={"title": "Elixir migration help"})
+    assert searchable() == {draft, opened, other}
+    assert ids(jobs.call("search_jobs", None, keywords="elixir")) == [draft]
+    jobs.call("close_job", CLIENT, job_id=opened, reason="cancelled")
+    assert searchable() == {draft, other}
+    jobs.deliver(
+        "identity",
+        "UserSuspended",
+        {"user_id": "client-2", "reason": "fraud", "by": "operator-1", "suspended_at": iso(T0)},
+    )
+    wait_until(lambda: searchable() == {draft})
+    jobs.deliver(
+        "identity",
+        "UserReinstated",
+        {"user_id": "client-2", "reason": "fraud", "by": "operator-1", "reinstated_at": iso(T0)},
+    )
+    wait_until(lambda: searchable() == {draft, other})
+    assert set(ids(jobs.call("search_jobs", None))) == {draft, other}

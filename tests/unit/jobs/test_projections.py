@@ -173,6 +173,8 @@ def test_client_stats_fold_consumed_and_own_events():
         "client_payment_verified": True,
         "client_total_hires": 2,
         "client_suspended": False,
+        "client_rating_centi": 450,
+        "client_rating_count": 4,
     }
 
 

@@ -371,6 +371,12 @@ GOOD_EVENTS = {
         "security_period_seconds": 432000,
         "available_at": AT,
     },
+    ("reputation", "ClientRatingUpdated"): {
+        "client_id": "u1",
+        "average_rating_centi": 467,
+        "rating_count": 3,
+        "updated_at": AT,
+    },
 }
 
 
@@ -406,6 +412,10 @@ def test_consumed_events_refuse_unknown_and_missing_fields(key):
         (("identity", "ProfileUpdated"), "profile", {"freelancer": {"skills": "Go"}}),
         (("bidding", "ListingProposalEntered"), "job_id", "j" * 65),
         (("identity", "UserSuspended"), "suspended_at", "not a time"),
+        (("reputation", "ClientRatingUpdated"), "average_rating_centi", 4.67),
+        (("reputation", "ClientRatingUpdated"), "average_rating_centi", 501),
+        (("reputation", "ClientRatingUpdated"), "average_rating_centi", None),
+        (("reputation", "ClientRatingUpdated"), "rating_count", -1),
     ],
 )
 def test_consumed_events_refuse_bad_values(key, field, value):

@@ -13,10 +13,13 @@ from hypothesis import strategies as st
 from services.jobs.domain import Actor
 from services.jobs.schemas import SearchJobsSchema
 from services.jobs.search import (
+    CandidateWindow,
     CursorPosition,
     build_search,
+    capped_total,
     decode_cursor,
     encode_cursor,
+    estimated_rows,
     page_result,
 )
 from shared.errors import ValidationError
@@ -25,6 +28,9 @@ from tests.unit.jobs.helpers import FREELANCER, OPERATOR
 
 SECRET = b"test-cursor-secret"
 WHEN = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
+NEWEST = datetime(2026, 3, 5, 9, 0, tzinfo=UTC)
+OLDEST = datetime(2026, 2, 1, 9, 0, tzinfo=UTC)
+WINDOW = CandidateWindow(NEWEST, "job-z", OLDEST, "job-a")
 
 
 def search(**data) -> dict:
@@ -38,13 +44,23 @@ def assert_well_formed(query) -> None:
 def test_anonymous_newest_first_sees_only_public_open_jobs_of_active_clients():
     plan = build_search(search(), None)
     assert plan.sort == "newest" and plan.limit == 20
-    assert "j.status = 'open'" in plan.page.text
-    assert "NOT j.client_suspended" in plan.page.text
-    assert "j.visibility = 'public'" in plan.page.text
-    assert plan.page.text.endswith("ORDER BY j.published_at DESC, j.job_id DESC LIMIT %s")
+    # job_search_open holds only open jobs of clients who are not suspended
+    assert "FROM job_search_open AS j WHERE j.visibility = 'public'" in plan.page.text
+    assert "ORDER BY j.published_at DESC, j.job_id DESC LIMIT %s" in plan.page.text
+    # the page's rows are joined to the wide rows for their cards, in the same order
+    assert "JOIN job_search AS card ON card.job_id = p.job_id" in plan.page.text
+    assert plan.page.text.endswith("ORDER BY p.published_at DESC, p.job_id DESC")
     assert plan.page.params == (21,)  # one more than the page, to know if more follow
-    assert plan.count.text.startswith("SELECT count(*) FROM job_search AS j")
-    assert plan.count.params == ()
+    # the total counts up to 1,001 matches, first among the newest rows (see _newest_first)
+    assert plan.count.text.startswith(
+        "SELECT count(*) FROM (WITH walked AS MATERIALIZED (SELECT 1 FROM (SELECT * FROM"
+        " job_search_open AS j ORDER BY j.published_at DESC, j.job_id DESC LIMIT 10000) AS j"
+        " WHERE j.visibility = 'public' ORDER BY j.published_at DESC, j.job_id DESC LIMIT %s)"
+    )
+    assert plan.count.params == (1001, 1001, 1001, 1001)
+    assert plan.estimate.text == (
+        "EXPLAIN (FORMAT JSON) SELECT 1 FROM job_search_open AS j WHERE j.visibility = 'public'"
+    )
 
 
 def test_signed_in_viewers_also_see_signed_in_jobs_and_their_invitations():
@@ -56,7 +72,8 @@ def test_signed_in_viewers_also_see_signed_in_jobs_and_their_invitations():
 
 
 def test_staff_see_every_open_job():
-    assert "visibility" not in build_search(search(), OPERATOR).page.text
+    plan = build_search(search(), OPERATOR)
+    assert "j.visibility" not in plan.page.text and "j.visibility" not in plan.count.text
 
 
 def test_keywords_rank_by_weighted_relevance_and_bind_the_text():
@@ -64,10 +81,19 @@ def test_keywords_rank_by_weighted_relevance_and_bind_the_text():
     assert plan.sort == "relevance"
     assert "CROSS JOIN websearch_to_tsquery('english', %s) AS q" in plan.page.text
     assert "j.document @@ q" in plan.page.text
-    assert "ts_rank('{0.1, 0.2, 0.4, 1.0}', j.document, q)" in plan.page.text
-    assert "ORDER BY rank DESC, j.published_at DESC, j.job_id DESC" in plan.page.text
-    assert plan.page.params[0] == "django booking"
-    assert plan.count.params == ("django booking",)
+    # the 200 newest matches are the candidates (a walk first, the GIN index if it finds
+    # too few); only they are ranked
+    assert "WITH walked AS MATERIALIZED (" in plan.page.text
+    assert "ts_rank('{0.1, 0.2, 0.4, 1.0}', c.document, c.q)" in plan.page.text
+    assert "ORDER BY r.rank DESC, r.published_at DESC, r.job_id DESC LIMIT %s" in plan.page.text
+    words = "django booking"
+    assert plan.page.params == (words, 200, 200, words, 200, 200, 21)
+    assert plan.count.text == (
+        "SELECT count(*) FROM (SELECT 1 FROM job_search_open AS j CROSS JOIN"
+        " websearch_to_tsquery('english', %s) AS q WHERE j.document @@ q"
+        " AND j.visibility = 'public' LIMIT %s) AS capped"
+    )
+    assert plan.count.params == ("django booking", 1001)
     assert "django" not in plan.page.text
 
 
@@ -149,10 +175,15 @@ FILTER_CASES = [
 def test_each_filter_adds_its_clause_and_binds_its_values(data, clause, values):
     plan = build_search(search(**data), None)
     assert clause in plan.page.text and clause in plan.count.text
-    assert list(plan.count.params) == values
+    assert clause in plan.estimate.text and list(plan.estimate.params) == values
     assert list(plan.page.params) == values + [21]
-    assert_well_formed(plan.page)
-    assert_well_formed(plan.count)
+    # the count: the walk over the newest rows, then the plain query (see _newest_first)
+    assert list(plan.count.params) == values + [1001, 1001] + values + [1001, 1001]
+    keyword = build_search(search(keywords="go", **data), None)
+    assert list(keyword.count.params) == ["go", *values, 1001]
+    assert clause in keyword.page.text
+    for query in (plan.page, plan.count, plan.estimate, keyword.page, keyword.count):
+        assert_well_formed(query)
 
 
 def test_all_filters_together_stay_well_formed():
@@ -160,11 +191,13 @@ def test_all_filters_together_stay_well_formed():
     for case, _, _ in FILTER_CASES:
         data.update(case)
     plan = build_search(search(keywords="python", limit=5, **data), FREELANCER)
-    after = CursorPosition(WHEN, "job-9", rank=1234)
+    after = CursorPosition(WHEN, "job-9", rank=1234, window=WINDOW)
     paged = build_search(search(keywords="python", limit=5, **data), FREELANCER, after)
     for query in (plan.page, plan.count, paged.page):
         assert_well_formed(query)
     assert paged.page.params[-4:] == (1234, WHEN, "job-9", 6)
+    newest = build_search(search(keywords="python", limit=5, sort="newest", **data), FREELANCER)
+    assert_well_formed(newest.page)
 
 
 def test_keyset_condition_for_newest():
@@ -172,15 +205,45 @@ def test_keyset_condition_for_newest():
     assert "(j.published_at, j.job_id) < (%s, %s)" in plan.page.text
     assert plan.page.params == (WHEN, "job-9", 21)
     assert "<" not in plan.count.text  # the total ignores the page
+    # with keywords the keyset bounds the walk over the newest rows, and the plain query
+    words = build_search(search(keywords="go", sort="newest"), None, CursorPosition(WHEN, "job-9"))
+    assert words.page.params == (WHEN, "job-9", "go", 21, 21, "go", WHEN, "job-9", 21, 21)
 
 
-def test_keyset_condition_for_relevance_compares_the_integer_rank():
-    plan = build_search(search(keywords="go"), None, CursorPosition(WHEN, "job-9", rank=77))
-    assert ")::bigint, j.published_at, j.job_id) < (%s, %s, %s)" in plan.page.text
-    assert plan.page.params == ("go", 77, WHEN, "job-9", 21)
+def test_keyset_condition_for_relevance_compares_the_integer_rank_within_the_window():
+    after = CursorPosition(WHEN, "job-9", rank=77, window=WINDOW)
+    plan = build_search(search(keywords="go"), None, after)
+    assert "(r.rank, r.published_at, r.job_id) < (%s, %s, %s)" in plan.page.text
+    # later pages rank the same candidates as the first: those between its newest and oldest
+    assert (
+        "(j.published_at, j.job_id) <= (%s, %s) AND (j.published_at, j.job_id) >= (%s, %s)"
+        in plan.page.text
+    )
+    window = (NEWEST, "job-z", OLDEST, "job-a")
+    assert plan.page.params == (
+        *window,
+        "go",
+        200,
+        200,
+        "go",
+        *window,
+        200,
+        200,
+        77,
+        WHEN,
+        "job-9",
+        21,
+    )
+    assert plan.window == WINDOW
+    assert "<" not in plan.count.text  # the total ignores the page and the window
 
 
-user_text = st.text(min_size=1, max_size=40).filter(lambda s: s.strip())
+# Text the schemas accept (they refuse NUL characters and lone surrogates).
+user_text = st.text(
+    st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"),
+    min_size=1,
+    max_size=40,
+).filter(lambda s: s.strip())
 
 
 @given(
@@ -221,7 +284,7 @@ def test_user_text_never_reaches_the_sql(keywords, category, subcategory, skills
 
 def test_cursor_round_trips():
     filters = search(keywords="django", skills=["Python"])
-    position = CursorPosition(WHEN, "job-1", rank=500_000)
+    position = CursorPosition(WHEN, "job-1", rank=500_000, window=WINDOW)
     cursor = encode_cursor(position, "relevance", filters, SECRET)
     assert decode_cursor(cursor, "relevance", filters, SECRET) == position
 
@@ -234,11 +297,23 @@ def test_cursor_for_newest_has_no_rank():
 
 def test_a_cursor_from_another_search_or_sort_is_refused():
     filters = search(keywords="django")
-    cursor = encode_cursor(CursorPosition(WHEN, "job-1", 5), "relevance", filters, SECRET)
+    position = CursorPosition(WHEN, "job-1", 5, WINDOW)
+    cursor = encode_cursor(position, "relevance", filters, SECRET)
+    assert decode_cursor(cursor, "relevance", filters, SECRET) == position
     with pytest.raises(ValidationError, match="cursor"):
         decode_cursor(cursor, "relevance", search(keywords="flask"), SECRET)
     with pytest.raises(ValidationError):
         decode_cursor(cursor, "newest", filters, SECRET)
+
+
+def test_a_relevance_cursor_needs_its_candidate_window():
+    filters = search(keywords="django")
+    cursor = encode_cursor(CursorPosition(WHEN, "job-1", 5), "relevance", filters, SECRET)
+    with pytest.raises(ValidationError, match="cursor"):
+        decode_cursor(cursor, "relevance", filters, SECRET)
+    newest = encode_cursor(CursorPosition(WHEN, "job-1", None, WINDOW), "newest", search(), SECRET)
+    with pytest.raises(ValidationError, match="cursor"):
+        decode_cursor(newest, "newest", search(), SECRET)
 
 
 def test_page_size_and_cursor_do_not_change_the_fingerprint():
@@ -331,3 +406,113 @@ def test_my_jobs_lists_the_clients_own_jobs_newest_first():
     )
     assert query.params == ("client-1", "draft", WHEN, "job-4", 11)
     assert build_my_jobs("client-1", None, 5).params == ("client-1", 6)
+
+
+# --- the relevance window and the capped total ----------------------------------------------
+
+
+def test_the_first_relevance_page_fixes_the_window_and_later_pages_keep_it():
+    filters = search(keywords="go", limit=2)
+    window_columns = {
+        "newest_published_at": NEWEST,
+        "newest_job_id": "job-z",
+        "oldest_published_at": OLDEST,
+        "oldest_job_id": "job-a",
+    }
+    rows = [
+        {"job_id": f"job-{n}", "published_at": WHEN, "rank": 10 - n, **window_columns}
+        for n in (1, 2, 3)
+    ]
+    items, cursor = page_result(rows, build_search(filters, None), filters, SECRET)
+    after = decode_cursor(cursor, "relevance", filters, SECRET)
+    assert after == CursorPosition(WHEN, "job-2", 8, WINDOW)
+    # a later page reports the window of its own (smaller) candidate set; the cursor's stays
+    later_rows = [{**r, "oldest_job_id": "job-q"} for r in rows]
+    plan = build_search(filters, None, after)
+    _, next_cursor = page_result(later_rows, plan, filters, SECRET)
+    assert decode_cursor(next_cursor, "relevance", filters, SECRET).window == WINDOW
+
+
+def test_the_total_is_exact_up_to_the_cap_and_an_estimate_beyond():
+    plan = build_search(search(keywords="go"), None, count_cap=3)
+    assert plan.count.text.endswith("LIMIT %s) AS capped") and plan.count.params == ("go", 4)
+    assert capped_total(0, plan) == (0, False)
+    assert capped_total(3, plan) == (3, False)
+    assert capped_total(4, plan, estimate=25_000) == (25_000, True)
+    # the planner may guess low: never report fewer than were counted
+    assert capped_total(4, plan, estimate=2) == (4, True)
+    assert build_search(search(), None).count_cap == 1000
+
+
+def test_estimated_rows_reads_the_top_plan_node():
+    explained = [{"Plan": {"Node Type": "Bitmap Heap Scan", "Plan Rows": 4321}}]
+    assert estimated_rows(explained) == 4321
+    assert estimated_rows(json.dumps(explained)) == 4321
+
+
+def test_walking_relevance_pages_over_a_model_window_has_no_duplicates_or_gaps():
+    # A stand-in for the SQL: candidates are the newest N matches (within the cursor's
+    # window on later pages), ordered by rank; jobs posted mid-walk never enter the window.
+    n_candidates = 12
+    table = [
+        {
+            "job_id": f"job-{n:03d}",
+            "published_at": datetime(2026, 3, 1 + n % 9, tzinfo=UTC),
+            "rank": n * 7 % 5,
+        }
+        for n in range(30)
+    ]
+
+    def key(r):
+        return (r["published_at"], r["job_id"])
+
+    def fetch(after: CursorPosition | None, limit: int) -> list[dict]:
+        candidates = sorted(table, key=key, reverse=True)
+        if after is not None:
+            w = after.window
+            low, high = (
+                (w.oldest_published_at, w.oldest_job_id),
+                (
+                    w.newest_published_at,
+                    w.newest_job_id,
+                ),
+            )
+            candidates = [r for r in candidates if low <= key(r) <= high]
+        candidates = candidates[:n_candidates]
+        newest, oldest = candidates[0], candidates[-1]
+        ranked = sorted(candidates, key=lambda r: (r["rank"], *key(r)), reverse=True)
+        if after is not None:
+            ranked = [
+                r
+                for r in ranked
+                if (r["rank"], *key(r)) < (after.rank, after.published_at, after.job_id)
+            ]
+        return [
+            {
+                **r,
+                "newest_published_at": newest["published_at"],
+                "newest_job_id": newest["job_id"],
+                "oldest_published_at": oldest["published_at"],
+                "oldest_job_id": oldest["job_id"],
+            }
+            for r in ranked[: limit + 1]
+        ]
+
+    first_candidates = {r["job_id"] for r in sorted(table, key=key, reverse=True)[:12]}
+    filters = search(keywords="go", limit=5)
+    seen, cursor = [], None
+    while True:
+        after = decode_cursor(cursor, "relevance", filters, SECRET) if cursor else None
+        plan = build_search(filters, None, after)
+        items, cursor = page_result(fetch(after, plan.limit), plan, filters, SECRET)
+        seen += [r["job_id"] for r in items]
+        table.append(
+            {
+                "job_id": f"new-{len(seen)}",
+                "published_at": datetime(2026, 4, 1, tzinfo=UTC),
+                "rank": 9,
+            }
+        )
+        if cursor is None:
+            break
+    assert len(seen) == len(set(seen)) and set(seen) == first_candidates

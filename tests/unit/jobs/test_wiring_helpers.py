@@ -33,16 +33,37 @@ def test_noted_facts_fold_into_client_stats():
             ("SpendNoted", {"client_id": "c1", "amount": money}),
             ("SpendNoted", {"client_id": "c1", "amount": money}),
             ("MemberSuspensionNoted", {"user_id": "c1", "suspended": False, "at": "t"}),
+            (
+                "ClientRatingNoted",
+                {
+                    "client_id": "c1",
+                    "average_rating_centi": 450,
+                    "rating_count": 2,
+                    "updated_at": "t",
+                },
+            ),
+            (
+                "ClientRatingNoted",
+                {
+                    "client_id": "c1",
+                    "average_rating_centi": 467,
+                    "rating_count": 3,
+                    "updated_at": "t",
+                },
+            ),
         ]
     )
     assert stats.payment_verified and not stats.suspended
     assert stats.total_hires == 1 and stats.hired_job_ids == {"j1"}
     assert stats.spent == {"USD": 3000}
+    # a rating replaces the one before: reputation sends the whole figure
+    assert (stats.rating_centi, stats.rating_count) == (467, 3)
     assert set(NOTED_CLIENT_FACTS) == {
         "MemberSuspensionNoted",
         "PaymentVerificationNoted",
         "HireNoted",
         "SpendNoted",
+        "ClientRatingNoted",
     }
     with pytest.raises(ValueError):
         noted_as_fold("JobCreated", {})
