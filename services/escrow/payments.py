@@ -11,6 +11,10 @@ same operation gives the same reference and collects once.
 provider's own books), and settles an operation when told to through the service's
 ``confirm_provider_payment`` RPC, which plays the provider's webhook. A real adapter would
 call the provider's API in ``start_*`` and feed its webhooks to ``provider_notification``.
+
+``statement`` is the provider's account statement: the operations it settled in a period,
+as its own books say. ``marketplace audit reconcile`` holds it against the ledger's
+clearing account; a real adapter would download it from the provider.
 """
 
 from __future__ import annotations
@@ -41,6 +45,19 @@ class ProviderNotification:
     provider_reference: str
     amount: Money
     reason: str = ""
+
+
+@dataclass(frozen=True)
+class ProviderRecord:
+    """One settled operation on the provider's statement."""
+
+    provider_reference: str
+    operation: str  # "deposit" | "withdrawal"
+    operation_id: str
+    user_id: str
+    amount: Money
+    status: str  # "confirmed" | "failed"
+    settled_at: datetime
 
 
 class PaymentProvider(Protocol):
@@ -96,6 +113,25 @@ class SandboxProvider:
         return self._start(
             execute, "withdrawal", withdrawal_id, user_id, amount, idempotency_key, now
         )
+
+    def statement(
+        self, execute: Execute, since: datetime | None = None, until: datetime | None = None
+    ) -> list[ProviderRecord]:
+        """The operations the sandbox settled in ``[since, until)`` (either end open), from
+        its own records only, oldest first."""
+        rows = execute(
+            "SELECT provider_reference, operation, operation_id, user_id, currency, amount,"
+            " status, settled_at FROM sandbox_provider_payments"
+            " WHERE settled_at IS NOT NULL"
+            " AND (%(since)s::timestamptz IS NULL OR settled_at >= %(since)s)"
+            " AND (%(until)s::timestamptz IS NULL OR settled_at < %(until)s)"
+            " ORDER BY settled_at, provider_reference",
+            {"since": since, "until": until},
+        ).fetchall()
+        return [
+            ProviderRecord(ref, op, op_id, user, Money(int(amount), cur), status, at)
+            for ref, op, op_id, user, cur, amount, status, at in rows
+        ]
 
     def settle(
         self, execute: Execute, operation: str, operation_id: str, status: str, reason: str, now

@@ -17,6 +17,7 @@ from typing import Any
 from nameko.rpc import rpc
 
 from shared import rpc as platform
+from shared.audit import rpc as audit_rpc
 from shared.auth import CallerProvider
 from shared.errors import Forbidden, NotFound
 from shared.money import Money
@@ -59,7 +60,12 @@ def _new_id() -> str:
 
 # The mixins are reached through their modules: ``nameko run`` takes every class with
 # entrypoints found in this module's namespace for a service.
-class EscrowService(platform.Operations, platform.FollowsSuspensions, policies.EscrowPolicies):
+class EscrowService(
+    platform.Operations,
+    audit_rpc.AuditOperations,
+    platform.FollowsSuspensions,
+    policies.EscrowPolicies,
+):
     name = "escrow"
 
     store = EventStore(projections=PROJECTIONS)

@@ -28,16 +28,12 @@ from services.identity import schemas as identity
 from services.jobs import schemas as jobs
 from services.messaging import schemas as messaging
 from services.reputation import schemas as reputation
-from shared.rpc import DeadLetterQuery, DeadLetterReplay
-from shared.schemas import BaseSchema
+from shared.audit.rpc import AsOfArguments
+from shared.rpc import DeadLetterQuery, DeadLetterReplay, NoArguments
 
 SERVICES = ("identity", "jobs", "bidding", "escrow", "messaging", "reputation")
 MUTATING = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 _PLACEHOLDER = re.compile(r"{([a-z_]+)}")
-
-
-class NoArguments(BaseSchema):
-    """Methods that take no arguments (``health``)."""
 
 
 @dataclass(frozen=True)
@@ -730,4 +726,19 @@ ROUTES: tuple[Route, ...] = (
     ),
     # -- operators ---------------------------------------------------------------------
     *(route for service in SERVICES for route in _operations(service)),
+    # -- auditors: escrow's log and read models as they stood --------------------------
+    get(
+        "/v1/audit/escrow/verify",
+        "escrow",
+        "audit_verify",
+        NoArguments,
+        "Verify escrow's log (auditors)",
+    ),
+    post(
+        "/v1/audit/escrow/as-of",
+        "escrow",
+        "audit_as_of",
+        AsOfArguments,
+        "A read model's rows at a past time (auditors)",
+    ),
 )

@@ -7,6 +7,7 @@
     marketplace audit check-export FILE MANIFEST
     marketplace audit timeline SUBJECT [SERVICE ...]
     marketplace audit as-of SERVICE TABLE --at TIME [--where COLUMN=VALUE ...]
+    marketplace audit reconcile [--from DATE] [--to DATE]   (escrow against the provider)
 
 A service's database is ``<SERVICE>_DB_DSN`` (as for the other commands) unless ``--dsn``
 names it; ``--dsn`` applies when one service is named.
@@ -272,3 +273,52 @@ def as_of(service, table, when, filters, dsn) -> None:
         _dsn(service, dsn), models.projections, moment, table, where, models.upcasters
     )
     console.print_json(json.dumps(rows, default=str))
+
+
+@audit.command()
+@click.option("--from", "start", type=click.DateTime(["%Y-%m-%d"]), help="first day (UTC)")
+@click.option("--to", "end", type=click.DateTime(["%Y-%m-%d"]), help="last day (UTC)")
+@click.option("--dsn", help="escrow's database")
+def reconcile(start, end, dsn) -> None:
+    """Escrow's provider clearing account against the payment provider's records, per day."""
+    from shared.audit.reconcile import reconcile as run
+
+    report = run(
+        _dsn("escrow", dsn),
+        start.date() if start else None,
+        end.date() if end else None,
+        upcasters=service_models("escrow").upcasters,
+    )
+    table = Table(title="audit: reconcile")
+    for column in (
+        "day",
+        "currency",
+        "provider in",
+        "ledger in",
+        "provider out",
+        "ledger out",
+        "result",
+    ):
+        table.add_column(column)
+    for day in report.days:
+        result = (
+            f"[green]matches ({day.operations} operations)[/]"
+            if day.matches
+            else f"[red]{len(day.differences)} difference(s)[/]"
+        )
+        table.add_row(
+            day.day.isoformat(),
+            day.currency,
+            str(day.provider_deposits),
+            str(day.ledger_deposits),
+            str(day.provider_withdrawals),
+            str(day.ledger_withdrawals),
+            result,
+        )
+    console.print(table)
+    for difference in report.differences:
+        console.print(f"[red]{difference.describe()}[/]")
+    if not report.days:
+        console.print("no provider or clearing movements in that period")
+    if not report.ok:
+        raise SystemExit(1)

@@ -343,6 +343,10 @@ ESCROW = {
     "ledger": Rule(
         lambda w, p: {"account": f"contract_escrow:{w.ids['contract']}"}, PARTIES | STAFF
     ),
+    "audit_verify": Rule(lambda w, p: {}, STAFF),
+    "audit_as_of": Rule(
+        lambda w, p: {"table": "escrow_contracts", "at": "2026-01-01T00:00:00+00:00"}, STAFF
+    ),
     # runs last among escrow's methods (see LAST)
     "end_contract": Rule(contract_args(reason="done"), PARTIES),
     **operations(),
