@@ -78,6 +78,7 @@ class KeySet:
         self._fetch = fetch
         self._keys: dict[str, jwt.PyJWK] = {}
         self._lock = threading.Lock()
+        self._fetch_lock = threading.Lock()
         self._last_fetch = float("-inf")
         self.min_interval = min_interval
         if jwks:
@@ -95,17 +96,20 @@ class KeySet:
 
     def get(self, kid: str) -> jwt.PyJWK | None:
         key = self._keys.get(kid)
-        if (
-            key is None
-            and self._fetch is not None
-            and time.monotonic() - self._last_fetch >= self.min_interval
-        ):
-            self._last_fetch = time.monotonic()
-            try:
-                self.load(self._fetch())
-            except Exception as exc:  # identity unreachable: refuse this token, try later
-                log.warning("could not fetch identity's public keys: %s", exc)
+        if key is not None or self._fetch is None:
+            return key
+        # Callers that meet the same unknown key id at once (the first requests after a
+        # start) wait for the one fetch in flight and then look again; before, they found
+        # the fetch "recent", skipped it, and refused valid tokens as NotAuthenticated.
+        with self._fetch_lock:
             key = self._keys.get(kid)
+            if key is None and time.monotonic() - self._last_fetch >= self.min_interval:
+                self._last_fetch = time.monotonic()
+                try:
+                    self.load(self._fetch())
+                except Exception as exc:  # identity unreachable: refuse this token, try later
+                    log.warning("could not fetch identity's public keys: %s", exc)
+                key = self._keys.get(kid)
         return key
 
 
@@ -246,8 +250,10 @@ class CallerProvider(DependencyProvider):
             return lambda _: False
         pool = stores[0].store.pool
 
+        from shared.storage import read_connection
+
         def is_suspended(user_id: str) -> bool:
-            with pool.connection() as conn:
+            with read_connection(pool) as conn:
                 return (
                     conn.execute(
                         "SELECT 1 FROM suspended_users WHERE user_id = %s", (user_id,)

@@ -9,6 +9,7 @@ taken for a service. ``marketplace run`` names the class (``module:Class``) and 
 from __future__ import annotations
 
 import functools
+import logging
 from typing import Any
 
 from marshmallow import Schema, fields, validate
@@ -17,6 +18,36 @@ from nameko.rpc import rpc
 from shared.consumers import consume, list_dead_letters, replay_dead_letter
 from shared.errors import ValidationError
 from shared.schemas import BaseSchema, load
+
+log = logging.getLogger(__name__)
+
+
+def _keep_alive_when_a_reply_cannot_be_sent() -> None:
+    """nameko sends an RPC reply from the worker's thread; if the broker is away at that
+    moment the publish raises, the worker thread dies with it, and nameko kills the whole
+    container: the service stops serving for good although its connections would come
+    back. Here the request is requeued instead (it is redelivered once the broker is back,
+    and a command under the same idempotency key answers with its stored result) and the
+    container lives on. Applied once, to every service (they all import this module)."""
+    from nameko.rpc import RpcConsumer
+
+    original = RpcConsumer.handle_result
+    if getattr(original, "keeps_container_alive", False):
+        return
+
+    def handle_result(self, message, result, exc_info):
+        try:
+            return original(self, message, result, exc_info)
+        except Exception as exc:  # the reply could not be published
+            log.warning("could not send an RPC reply (%s); the request is requeued", exc)
+            self.queue_consumer.requeue_message(message)
+            return result, exc_info
+
+    handle_result.keeps_container_alive = True
+    RpcConsumer.handle_result = handle_result
+
+
+_keep_alive_when_a_reply_cannot_be_sent()
 
 
 def validated(schema: Schema | type[Schema]):

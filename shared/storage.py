@@ -57,6 +57,17 @@ def retry_on_conflict(fn: Callable[[], Any], attempts: int = COMMAND_ATTEMPTS) -
             time.sleep(random.uniform(0, 0.004 * (2**attempt)))
 
 
+@contextmanager
+def read_connection(pool):
+    """A pooled connection in autocommit for one read: no BEGIN and COMMIT round trips."""
+    with pool.connection() as conn:
+        conn.autocommit = True
+        try:
+            yield conn
+        finally:
+            conn.autocommit = False
+
+
 class Storage:
     """What a worker sees: transactions, idempotent commands, once-only event handling."""
 
@@ -72,11 +83,11 @@ class Storage:
 
     def query(self, sql: str, params: Any = None) -> list[tuple]:
         """Read from the service's read models (not in a command's transaction)."""
-        with self.store.pool.connection() as conn:
+        with read_connection(self.store.pool) as conn:
             return conn.execute(sql, params).fetchall()
 
     def query_dicts(self, sql: str, params: Any = None) -> list[dict]:
-        with self.store.pool.connection() as conn:
+        with read_connection(self.store.pool) as conn:
             cur = conn.cursor(row_factory=psycopg.rows.dict_row)
             return cur.execute(sql, params).fetchall()
 

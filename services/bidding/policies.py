@@ -185,6 +185,16 @@ def _close_listing(uow, listing: JobListing, outcome: str, closed_at, settings) 
     uow.save(*touched)
 
 
+def _lock_job(uow, job_id: str) -> None:
+    """Serialise a job's publication with its closing. Without it, a ``JobPublished`` and a
+    ``JobFilled`` handled at once (each from its own queue) both miss the other: the close
+    sees no listing and parks an early closure, the publication's transaction found no early
+    closure yet, and the listing stays open for good. Taken before the listing is loaded."""
+    uow.execute(
+        "SELECT pg_advisory_xact_lock(hashtextextended('bidding-listing:' || %s, 0))", (job_id,)
+    )
+
+
 class FollowsJobs:
     """Bidding's reactions to jobs' events; mixed into the service, which declares ``store``
     and ``settings``. Each runs once per event id in one transaction (``consume``)."""
@@ -192,6 +202,7 @@ class FollowsJobs:
     @consume("jobs", "JobPublished", schema=JobsJobPublished)
     def list_published_job(self, uow, event):
         """List the job; apply a close that arrived before it."""
+        _lock_job(uow, event.data["job_id"])
         listing = uow.load(JobListing, event.data["job_id"])
         if on_job_published(listing, published_as_listing(event.data), self.settings) is None:
             return
@@ -220,6 +231,7 @@ class FollowsJobs:
             uow.save(listing)
 
     def _job_closed(self, uow, job_id: str, outcome: str, closed_at) -> None:
+        _lock_job(uow, job_id)
         listing = uow.load(JobListing, job_id)
         if not listing.exists:
             uow.execute(

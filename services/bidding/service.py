@@ -114,10 +114,14 @@ class BiddingService(shared_rpc.Operations, shared_rpc.FollowsSuspensions, polic
             actor=actor.user_id,
         )
 
-    def _wallet(self, uow, freelancer_id: str) -> ConnectsWallet:
-        """The freelancer's wallet, with this month's free connects granted on first use."""
+    def _wallet(self, uow, freelancer_id: str, now=None) -> ConnectsWallet:
+        """The freelancer's wallet, with this month's free connects granted on first use.
+
+        ``now`` is the command's own moment: a lot granted a microsecond after the moment a
+        command judges the balance at would not count yet (``Lot.usable``), so a command
+        passes the one ``now`` it uses throughout."""
         wallet = uow.load(ConnectsWallet, freelancer_id)
-        wallet.grant_monthly_allotment(self.store.clock.now(), self.settings)
+        wallet.grant_monthly_allotment(now or self.store.clock.now(), self.settings)
         return wallet
 
     def _load_offer(self, uow, offer_id: str):
@@ -172,9 +176,10 @@ class BiddingService(shared_rpc.Operations, shared_rpc.FollowsSuspensions, polic
             actor.require("freelancer")
 
             def run(uow):
-                wallet = self._wallet(uow, target)
+                now = self.store.clock.now()
+                wallet = self._wallet(uow, target, now)
                 uow.save(wallet)
-                return connects_summary(wallet, self.store.clock.now())
+                return connects_summary(wallet, now)
 
             return self._command("connects_balance", {}, actor, run)
         with self.store.transaction() as uow:
@@ -196,7 +201,7 @@ class BiddingService(shared_rpc.Operations, shared_rpc.FollowsSuspensions, polic
 
         def run(uow):
             now = self.store.clock.now()
-            wallet = self._wallet(uow, actor.user_id)
+            wallet = self._wallet(uow, actor.user_id, now)
             purchase_id = str(uuid.uuid4())
             requested = wallet.request_purchase(purchase_id, args["bundle"], now, self.settings)
             # Sandbox payment provider: confirms synchronously with its own reference.
@@ -227,16 +232,17 @@ class BiddingService(shared_rpc.Operations, shared_rpc.FollowsSuspensions, polic
         """
         actor = self._actor()
         actor.require("freelancer")
+        now = self.store.clock.now()
         with self.store.transaction() as uow:
             listing = uow.load(JobListing, args["job_id"])
-            wallet = self._wallet(uow, actor.user_id)
+            wallet = self._wallet(uow, actor.user_id, now)
         return proposal_quote(
             listing,
             wallet,
             actor,
             args["bid"],
             args["boost"],
-            self.store.clock.now(),
+            now,
             self.settings,
         )
 
@@ -259,7 +265,7 @@ class BiddingService(shared_rpc.Operations, shared_rpc.FollowsSuspensions, polic
         def run(uow):
             now = self.store.clock.now()
             listing = uow.load(JobListing, args["job_id"])
-            wallet = self._wallet(uow, actor.user_id)
+            wallet = self._wallet(uow, actor.user_id, now)
             proposal = uow.load(Proposal, str(uuid.uuid4()))
             domain.submit_proposal(listing, wallet, proposal, actor, args, now, self.settings)
             uow.save(listing, wallet, proposal)
