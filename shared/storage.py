@@ -29,7 +29,7 @@ from nameko.extensions import DependencyProvider
 from psycopg.types.json import Jsonb
 
 from shared.clock import clock_from_config
-from shared.errors import ConcurrencyError, Conflict
+from shared.errors import ConcurrencyError, Conflict, MarketplaceError
 from shared.eventstore import PostgresEventStore, Projection, UnitOfWork, Upcasters
 from shared.eventstore.upcasting import NO_UPCASTERS
 from shared.migrate import ensure_database, migrate
@@ -129,6 +129,16 @@ class Storage:
             except psycopg.errors.UniqueViolation as exc:
                 if scoped and exc.diag.table_name == "command_results":
                     # a twin request under the same key committed first: answer as it did
+                    found = self._stored_result(scoped, digest)
+                    if found is not None:
+                        return found[0]
+                raise
+            except MarketplaceError as exc:
+                # A twin under the same key (a request redelivered after a crash, and the
+                # caller's retry) may commit between our look-up and our run; our run then
+                # refuses what the twin already did ("offer not pending"). Answer with the
+                # twin's result rather than that refusal.
+                if scoped and not isinstance(exc, ConcurrencyError):
                     found = self._stored_result(scoped, digest)
                     if found is not None:
                         return found[0]

@@ -266,13 +266,15 @@ def market(runner_factory, rabbit_config, databases, tmp_path):
         dsns[service] = databases.create(service)
         config = service_config(service, amqp_uri, dsns[service], str(tmp_path / "blobs"))
         runners[service] = runner_factory(config, cls)
-    # identity first: the others fetch its public keys when they first check a token
-    runners["identity"].start()
+    # identity last: its relay publishes the seeded operator's UserRegistered at once, and an
+    # event published before a consumer's queue exists reaches nobody; the others fetch
+    # identity's public keys only when they first check a token
     pool = eventlet.GreenPool()
     for service, runner in runners.items():
         if service != "identity":
             pool.spawn(runner.start)
     pool.waitall()
+    runners["identity"].start()
     yield Marketplace(runners, dsns, amqp_uri)
     # each runner takes a second or two to stop; stopping them side by side saves the sum
     pool = eventlet.GreenPool()

@@ -33,6 +33,10 @@ from services.reputation.service import ReputationService
 from shared.auth import bearer
 from shared.clock import manual_clock
 
+# the six services in-process on fresh databases and a per-test vhost (the e2e fixture), for
+# the duplicates and poison scenarios
+from tests.e2e.conftest import market  # noqa: F401
+
 # Monday 6 April 2026, 09:00 UTC.
 START = datetime(2026, 4, 6, 9, 0, tzinfo=UTC)
 PASSWORD = "reliability passphrase 1"
@@ -77,6 +81,7 @@ TALLY = SecurityTally()
 
 
 def pytest_terminal_summary(terminalreporter, exitstatus, config):
+    _crash_summary(terminalreporter)
     if not (TALLY.methods or TALLY.role_cases or TALLY.bad_inputs or TALLY.token_cases):
         return
     write = terminalreporter.write_line
@@ -100,6 +105,42 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):
             write(f"  {line}")
     else:
         write("nothing let through")
+
+
+def _crash_summary(terminalreporter) -> None:
+    """The crash and restart scenarios' part of the report (tests/reliability/platform.py)."""
+    import sys
+
+    platform_module = sys.modules.get("tests.reliability.platform")
+    if platform_module is None:
+        return
+    t = platform_module.CRASH_TALLY
+    if not (t.flows or t.duplicates_delivered or t.poison_parked):
+        return
+    write = terminalreporter.write_line
+    terminalreporter.section("crash and restart reliability report")
+    write(f"flows run: {t.flows}, completed: {t.flows_completed}")
+    write(
+        f"kills survived: {sum(t.kills.values())} "
+        + ", ".join(f"{k}={v}" for k, v in sorted(t.kills.items()))
+    )
+    write(
+        "outages survived: "
+        + (", ".join(f"{k}={v}" for k, v in sorted(t.outages.items())) or "none run")
+    )
+    write(f"consumed events checked: {t.events_checked}")
+    write(
+        f"step failures met and retried with the same key: {sum(t.failures.values())} "
+        + ", ".join(f"{k}={v}" for k, v in sorted(t.failures.items()))
+    )
+    write(f"duplicate or reordered deliveries: {t.duplicates_delivered}")
+    write(f"poison messages parked: {t.poison_parked}")
+    if t.lost:
+        write(f"LOST ({len(t.lost)}):")
+        for line in t.lost[:50]:
+            write(f"  {line}")
+    else:
+        write("nothing lost, nothing moved twice")
 
 
 @pytest.fixture(scope="session")
@@ -360,3 +401,33 @@ def world(platform) -> World:
             what="contract tracked by reputation",
         )
     return World(users=users, contexts=contexts, ids=ids)
+
+
+# -- the crash and restart scenarios --------------------------------------------------------
+
+
+# the outages cut every connection to the shared broker or database, including those of the
+# security suite's package-wide platform: they run after everything else of the session
+DISRUPTIVE = {"test_broker_restart.py", "test_database_restart.py"}
+
+
+def pytest_collection_modifyitems(session, config, items):
+    items.sort(key=lambda item: item.path.name in DISRUPTIVE)  # stable: the rest keep order
+
+
+@pytest.fixture
+def crash_tally():
+    from tests.reliability.platform import CRASH_TALLY
+
+    return CRASH_TALLY
+
+
+@pytest.fixture
+def process_cluster(databases, rabbit_manager, request, tmp_path):
+    """The six services as real ``nameko run`` processes on fresh databases and a fresh vhost."""
+    from tests.reliability.platform import running_cluster
+
+    with running_cluster(
+        databases, rabbit_manager, request.config.getoption("RABBIT_AMQP_URI"), tmp_path
+    ) as cluster:
+        yield cluster
