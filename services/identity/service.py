@@ -80,31 +80,7 @@ class IdentityService(platform.Operations):  # module import: `nameko run` lists
         arguments). A replay under the same key with the same email, name and roles returns
         the first result (the password is left out of the stored request digest).
         """
-        runtime = self.identity
-
-        def run(uow):
-            user = uow.load(User, str(uuid.uuid4()))
-            reservation = uow.load(EmailReservation, email_key(args["email"]))
-            register_user(
-                user,
-                reservation,
-                email=args["email"],
-                password=args["password"],
-                display_name=args["display_name"],
-                roles=args["roles"],
-                now=self.store.clock.now(),
-                hasher=runtime.hasher,
-                policy=runtime.policy,
-            )
-            uow.save(user, reservation)
-            return {"user_id": user.id, "roles": list(user.roles)}
-
-        return self.store.command(
-            "register",
-            _without(args, "password", "idempotency_key"),
-            run,
-            idempotency_key=args["idempotency_key"],
-        )
+        return self._open_account("register", args, register_user)
 
     @rpc
     @validated(schemas.CreateStaffAccountSchema)
@@ -116,16 +92,27 @@ class IdentityService(platform.Operations):  # module import: `nameko run` lists
         Errors: NotAuthenticated, Forbidden (not an operator), ValidationError, Conflict.
         """
         caller = self.caller.require_role("operator")
+        return self._open_account(
+            "create_staff_account",
+            args,
+            create_staff_account,
+            actor=caller.user_id,
+            actor_id=caller.user_id,
+            actor_roles=sorted(caller.roles),
+        )
+
+    def _open_account(self, method: str, args: dict, open_account, actor=None, **extra) -> dict:
+        """A new user and its email reservation, appended together; ``open_account`` is the
+        domain command (``register_user`` or ``create_staff_account``). The password stays
+        out of the stored request digest."""
         runtime = self.identity
 
         def run(uow):
             user = uow.load(User, str(uuid.uuid4()))
             reservation = uow.load(EmailReservation, email_key(args["email"]))
-            create_staff_account(
+            open_account(
                 user,
                 reservation,
-                actor_id=caller.user_id,
-                actor_roles=sorted(caller.roles),
                 email=args["email"],
                 password=args["password"],
                 display_name=args["display_name"],
@@ -133,16 +120,17 @@ class IdentityService(platform.Operations):  # module import: `nameko run` lists
                 now=self.store.clock.now(),
                 hasher=runtime.hasher,
                 policy=runtime.policy,
+                **extra,
             )
             uow.save(user, reservation)
             return {"user_id": user.id, "roles": list(user.roles)}
 
         return self.store.command(
-            "create_staff_account",
+            method,
             _without(args, "password", "idempotency_key"),
             run,
             idempotency_key=args["idempotency_key"],
-            actor=caller.user_id,
+            actor=actor,
         )
 
     @rpc
