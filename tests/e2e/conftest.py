@@ -24,7 +24,6 @@ from nameko.testing.services import entrypoint_hook
 from services.bidding.service import BiddingService
 from services.escrow.audit import check_database
 from services.escrow.service import EscrowService
-from services.identity.passwords import PasswordHasher
 from services.identity.service import IdentityService
 from services.jobs.service import JobsService
 from services.messaging.service import MessagingService
@@ -32,6 +31,7 @@ from services.reputation.service import ReputationService
 from shared.auth import bearer
 from shared.clock import manual_clock
 from shared.relay import ENVELOPE_SQL
+from tests.service_configs import service_config as shared_service_config
 
 # Monday 2 March 2026, 09:00 UTC.
 START = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
@@ -63,37 +63,15 @@ def wait_until(predicate, what: str, timeout: float = 15.0):
 
 
 def service_config(service: str, amqp_uri: str, dsn: str, blob_root: str) -> dict:
-    config = {
-        "AMQP_URI": amqp_uri,
-        "DB_DSN": dsn,
-        "CLOCK": "manual",
-        "RELAY_POLL_INTERVAL": 0.1,
-        "CONSUMER_RETRY_DELAYS_MS": "100,200",
-        # the tests fire deadlines themselves after moving the clock
-        "TIMER_INTERVAL": 3600,
-    }
-    if service == "identity":
-        config.update(
-            {
-                "AUTH_FETCH_KEYS": "false",
-                "ARGON2_TIME_COST": 1,
-                "ARGON2_MEMORY_COST": 8,
-                "ARGON2_PARALLELISM": 1,
-                "SEED_STAFF": [
-                    {
-                        "email": OPERATOR_EMAIL,
-                        "password_hash": PasswordHasher.cheap().hash(OPERATOR_PASSWORD),
-                        "display_name": "Ops",
-                        "roles": ["operator"],
-                    }
-                ],
-            }
-        )
-    if service == "jobs":
-        config["SEARCH_CURSOR_SECRET"] = "e2e-cursor-secret"
-    if service == "messaging":
-        config["BLOBSTORE"] = {"KIND": "local", "ROOT": blob_root}
-    return config
+    staff = [
+        {
+            "email": OPERATOR_EMAIL,
+            "password": OPERATOR_PASSWORD,
+            "display_name": "Ops",
+            "roles": ["operator"],
+        }
+    ]
+    return shared_service_config(service, amqp_uri, dsn, blob_root, staff, "e2e-cursor-secret")
 
 
 class User:

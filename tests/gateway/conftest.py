@@ -16,12 +16,12 @@ import pytest
 from services.bidding.service import BiddingService
 from services.escrow.service import EscrowService
 from services.gateway.service import GatewayService
-from services.identity.passwords import PasswordHasher
 from services.identity.service import IdentityService
 from services.jobs.service import JobsService
 from services.messaging.service import MessagingService
 from services.reputation.service import ReputationService
 from shared.clock import manual_clock
+from tests.service_configs import service_config as shared_service_config
 
 # Monday 2 March 2026, 09:00 UTC.
 START = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
@@ -51,39 +51,10 @@ def wait_until(predicate, timeout: float = 15.0, what: str = "condition"):
 
 
 def service_config(service: str, amqp_uri: str, dsn: str, tmp_path) -> dict:
-    config = {
-        "AMQP_URI": amqp_uri,
-        "DB_DSN": dsn,
-        "CLOCK": "manual",
-        "RELAY_POLL_INTERVAL": 0.1,
-        "CONSUMER_RETRY_DELAYS_MS": "100,200",
-        # timers would race the tests; nothing here waits for a deadline
-        "TIMER_INTERVAL": 3600,
-    }
-    if service == "identity":
-        config.update(
-            {
-                "AUTH_FETCH_KEYS": "false",
-                "ARGON2_TIME_COST": 1,
-                "ARGON2_MEMORY_COST": 8,
-                "ARGON2_PARALLELISM": 1,
-                "SEED_STAFF": [
-                    {
-                        "email": OPERATOR["email"],
-                        "password_hash": PasswordHasher.cheap().hash(OPERATOR["password"]),
-                        "display_name": "Ops",
-                        "roles": ["operator"],
-                    }
-                ],
-            }
-        )
-    else:
-        config["AUTH_FETCH_KEYS"] = "true"
-    if service == "messaging":
-        config["BLOBSTORE"] = {"KIND": "local", "ROOT": str(tmp_path / "blobs")}
-    if service == "jobs":
-        config["SEARCH_CURSOR_SECRET"] = "gateway-test-secret"
-    return config
+    staff = [{**OPERATOR, "display_name": "Ops", "roles": ["operator"]}]
+    return shared_service_config(
+        service, amqp_uri, dsn, tmp_path / "blobs", staff, "gateway-test-secret"
+    )
 
 
 class Api:

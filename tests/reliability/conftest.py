@@ -25,7 +25,6 @@ from nameko.standalone.rpc import ClusterRpcProxy
 
 from services.bidding.service import BiddingService
 from services.escrow.service import EscrowService
-from services.identity.passwords import PasswordHasher
 from services.identity.service import IdentityService
 from services.jobs.service import JobsService
 from services.messaging.service import MessagingService
@@ -36,6 +35,7 @@ from shared.clock import manual_clock
 # the six services in-process on fresh databases and a per-test vhost (the e2e fixture), for
 # the duplicates and poison scenarios
 from tests.e2e.conftest import market  # noqa: F401
+from tests.service_configs import service_config as shared_service_config
 
 # Monday 6 April 2026, 09:00 UTC.
 START = datetime(2026, 4, 6, 9, 0, tzinfo=UTC)
@@ -165,45 +165,21 @@ def wait_until(predicate, timeout: float = 20.0, what: str = "condition"):
 
 
 def service_config(service: str, amqp_uri: str, dsn: str, blob_root) -> dict:
-    config = {
-        "AMQP_URI": amqp_uri,
-        "DB_DSN": dsn,
-        "CLOCK": "manual",
-        "RELAY_POLL_INTERVAL": 0.1,
-        "CONSUMER_RETRY_DELAYS_MS": "100,200",
-        "TIMER_INTERVAL": 3600,  # nothing here waits for a deadline
-    }
-    if service == "identity":
-        staff_hash = PasswordHasher.cheap().hash(STAFF_PASSWORD)
-        config.update(
-            {
-                "AUTH_FETCH_KEYS": "false",
-                "ARGON2_TIME_COST": 1,
-                "ARGON2_MEMORY_COST": 8,
-                "ARGON2_PARALLELISM": 1,
-                "SEED_STAFF": [
-                    {
-                        "email": "ops@reliability.test",
-                        "password_hash": staff_hash,
-                        "display_name": "Ops",
-                        "roles": ["operator"],
-                    },
-                    {
-                        "email": "audit@reliability.test",
-                        "password_hash": staff_hash,
-                        "display_name": "Audit",
-                        "roles": ["auditor"],
-                    },
-                ],
-            }
-        )
-    else:
-        config["AUTH_FETCH_KEYS"] = "true"
-    if service == "messaging":
-        config["BLOBSTORE"] = {"KIND": "local", "ROOT": str(blob_root)}
-    if service == "jobs":
-        config["SEARCH_CURSOR_SECRET"] = "reliability-secret"
-    return config
+    staff = [
+        {
+            "email": "ops@reliability.test",
+            "password": STAFF_PASSWORD,
+            "display_name": "Ops",
+            "roles": ["operator"],
+        },
+        {
+            "email": "audit@reliability.test",
+            "password": STAFF_PASSWORD,
+            "display_name": "Audit",
+            "roles": ["auditor"],
+        },
+    ]
+    return shared_service_config(service, amqp_uri, dsn, blob_root, staff, "reliability-secret")
 
 
 class Platform:
