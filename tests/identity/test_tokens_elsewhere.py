@@ -16,7 +16,7 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from kombu import Connection, Exchange, Queue
 from nameko.rpc import rpc
-from nameko.testing.services import entrypoint_hook
+from nameko.testing.services import entrypoint_hook, entrypoint_waiter
 
 from services.identity.domain import PRIVATE_EVENT_TYPES
 from services.identity.service import IdentityService
@@ -208,14 +208,19 @@ def test_a_suspension_delivered_twice_is_applied_once(both):
     )
     envelope["event_id"] = str(envelope["event_id"])
     envelope["recorded_at"] = envelope["recorded_at"].isoformat()
-    with Connection(identity.container.config["AMQP_URI"]) as conn:
-        conn.Producer().publish(
-            json.dumps(envelope),
-            exchange=Exchange("identity.events", type="topic", durable=True),
-            routing_key="UserSuspended",
-            content_type="application/json",
-        )
-    # the repeat is skipped: a reinstatement published after it is the only new effect
+    with entrypoint_waiter(gate.container, "track_suspension", timeout=15) as repeat:
+        with Connection(identity.container.config["AMQP_URI"]) as conn:
+            conn.Producer().publish(
+                json.dumps(envelope),
+                exchange=Exchange("identity.events", type="topic", durable=True),
+                routing_key="UserSuspended",
+                content_type="application/json",
+            )
+    # the handler ran on the repeat and applied nothing (handle_once answered False)
+    assert repeat.get() is False
+    assert gate.scalar("SELECT count(*) FROM processed_events") == 1
+    assert gate.scalar("SELECT suspended_at FROM suspended_users") == first_seen
+    # a reinstatement published after it is the only new effect
     identity.call("reinstate", operator["access_token"], user_id=member["user_id"], reason="ok")
     wait_until(lambda: gate.scalar("SELECT count(*) FROM processed_events") == 2)
     assert gate.scalar("SELECT count(*) FROM suspended_users") == 0
