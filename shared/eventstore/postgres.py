@@ -14,11 +14,11 @@ extends the hash chain, all in one round trip.
 from __future__ import annotations
 
 import json
-import uuid
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any, TypeVar
 
+import orjson
 import psycopg
 from psycopg.rows import tuple_row
 from psycopg.types.json import Jsonb
@@ -40,6 +40,10 @@ _COLUMNS = "stream, version, position, event_id, type, schema_version, data::tex
 # The transaction-scoped advisory lock ``append_events`` takes; holding it pauses appenders.
 APPEND_LOCK = 7420001
 _CONCURRENCY_SQLSTATE = "MV409"
+
+# Event data is JSON made of dicts, lists, strings, integers and booleans: anything orjson
+# would quietly turn into a string of its own making (datetimes, dataclasses) is refused.
+_STRICT_JSON = orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_DATACLASS
 
 
 class Projection:
@@ -117,28 +121,32 @@ class UnitOfWork:
         meta = {**self.metadata, **(metadata or {})}
         now = self.store.clock.now()
         expected = dict(expected or {})
-        ids = [uuid.uuid4() for _ in events]
+        # The batch travels as one JSON text, encoded in one call (orjson: a tenth of the
+        # json module's time for a 100-event batch); an event that brings its own metadata
+        # carries the merged entry as a fifth element.
         metas = [{**meta, **e.metadata} if e.metadata else meta for e in events]
-        # one shared metadata entry when no event overrides it: encoded and sent once
-        sent_meta = (
-            [Jsonb(meta)] if not any(e.metadata for e in events) else [Jsonb(m) for m in metas]
-        )
+        batch = orjson.dumps(
+            [
+                [e.stream, e.type, e.schema_version, e.data, metas[i]]
+                if e.metadata
+                else [e.stream, e.type, e.schema_version, e.data]
+                for i, e in enumerate(events)
+            ],
+            option=_STRICT_JSON,
+        ).decode()
         try:
             rows = self.cursor.execute(
-                "SELECT out_position, out_version, out_hash FROM append_events("
-                "%b, %b, %b, %b, %b, %b, %b, %b, %b)",
+                "SELECT out_event_id, out_position, out_version, out_hash FROM append_events("
+                "%b, %b, %s, %b, %b)",
                 (
                     list(expected),
                     [ANY if v is None else v for v in expected.values()],
-                    ids,
-                    [e.stream for e in events],
-                    [e.type for e in events],
-                    [e.schema_version for e in events],
-                    [Jsonb(e.data) for e in events],
-                    sent_meta,
+                    batch,
+                    Jsonb(meta),
                     now,
                 ),
                 prepare=True,
+                binary=True,
             ).fetchall()
         except psycopg.errors.UniqueViolation as exc:
             raise _concurrency_error(exc) from None
@@ -148,7 +156,7 @@ class UnitOfWork:
             raise
         recorded = [
             RecordedEvent(
-                event_id=str(ids[i]),
+                event_id=event_id,
                 stream=e.stream,
                 version=version,
                 position=position,
@@ -157,9 +165,11 @@ class UnitOfWork:
                 data=e.data,
                 metadata=metas[i],
                 recorded_at=now,
-                hash=bytes(digest),
+                hash=digest,
             )
-            for i, (e, (position, version, digest)) in enumerate(zip(events, rows, strict=True))
+            for i, (e, (event_id, position, version, digest)) in enumerate(
+                zip(events, rows, strict=True)
+            )
         ]
         for projection in self.store.projections:
             for event in recorded:
