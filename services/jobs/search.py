@@ -288,8 +288,9 @@ def _visibility_clause(viewer: Actor | None) -> tuple[str, list]:
 
 
 # An index walk reads at most this many of the newest searchable rows before a query
-# falls back to its plain plan (see _newest_first).
+# tries a longer walk or falls back to its plain plan (see _newest_first).
 WALK_ROWS = 10_000
+LONG_WALK_ROWS = 40_000
 _ORDER = "ORDER BY j.published_at DESC, j.job_id DESC"
 
 
@@ -334,29 +335,54 @@ def _newest_first(
 
     First a walk: the newest ``WALK_ROWS`` rows within ``bounds`` (ranges of the newest-first
     index: posted since, keyset, candidate window), filtered by ``where`` (keywords and the
-    other filters). Common keywords and broad filters find their ``n`` there after reading
-    a few thousand rows in index order. Only when the walk finds fewer than ``n`` does the
-    plain query run (for keywords a GIN bitmap: small when the keywords are rare; it costs
-    one heap visit per keyword match, so common keywords with narrow filters stay the
-    expensive case); the walk's rows are then discarded, so the answer is the same either
-    way. The choice is made while executing (an InitPlan gates each branch), not by the
-    planner's guess. With ``ordered=False`` (a count) the plain query may return any ``n``.
+    other filters), stopping at ``n`` matches. Common keywords and broad filters find their
+    ``n`` there after reading a few thousand rows in index order. When the walk finds fewer
+    but at least the share of ``n`` that predicts ``n`` within ``LONG_WALK_ROWS`` (a quarter),
+    a longer walk follows: those rows are the hot newest pages, cheaper to read than the GIN
+    bitmap of a common keyword, which visits every one of its matches wherever they lie.
+    Only when both fall short does the plain query run (for keywords a GIN bitmap: small
+    when the matches are rare). The walks' rows are discarded when they fall short, so the
+    answer is the same whichever way it was found. The choice is made while executing (an
+    InitPlan gates each branch, evaluated only when reached), not by the planner's guess.
+    With ``ordered=False`` (a count) the plain query may return any ``n``.
     """
-    walked = (
-        f"SELECT {columns} FROM (SELECT * FROM {OPEN_TABLE} AS j{_where_sql(bounds)}"
-        f" {_ORDER} LIMIT {WALK_ROWS}) AS j"
-        + (f" CROSS JOIN {query.text} AS q" if query.text else "")
-        + f"{_where_sql(where)} {_ORDER} LIMIT %s"
-    )
+    n = int(n)
+    promising_n = -(-n * WALK_ROWS // LONG_WALK_ROWS)  # ceil
+
+    def walk(rows: int) -> str:
+        return (
+            f"SELECT {columns} FROM (SELECT * FROM {OPEN_TABLE} AS j{_where_sql(bounds)}"
+            f" {_ORDER} LIMIT {rows}) AS j"
+            + (f" CROSS JOIN {query.text} AS q" if query.text else "")
+            + f"{_where_sql(where)} {_ORDER} LIMIT %s"
+        )
+
+    walk_params = (*bound_params, *query.params, *params, n)
     plain = _plain(columns, query, bounds + where, bound_params + params, order=ordered, limit=n)
     enough = "(SELECT count(*) FROM walked) >= %s"
+    promising = "(SELECT count(*) FROM walked) >= %s AND (SELECT count(*) FROM longer) >= %s"
     text = (
-        f"WITH walked AS MATERIALIZED ({walked})"
+        f"WITH walked AS MATERIALIZED ({walk(WALK_ROWS)}),"
+        f" longer AS MATERIALIZED ({walk(LONG_WALK_ROWS)})"
         f" SELECT * FROM walked WHERE {enough}"
-        f" UNION ALL SELECT * FROM ({plain.text}) AS j WHERE NOT {enough}"
+        f" UNION ALL SELECT * FROM longer WHERE NOT {enough} AND {promising}"
+        f" UNION ALL SELECT * FROM ({plain.text}) AS j WHERE NOT {enough} AND NOT ({promising})"
     )
-    n = int(n)
-    return SqlQuery(text, (*bound_params, *query.params, *params, n, n, *plain.params, n))
+    return SqlQuery(
+        text,
+        (
+            *walk_params,
+            *walk_params,
+            n,
+            n,
+            promising_n,
+            n,
+            *plain.params,
+            n,
+            promising_n,
+            n,
+        ),
+    )
 
 
 def build_search(

@@ -267,3 +267,44 @@ def test_the_searchable_rows_follow_every_change_of_a_job_and_its_client(jobs):
     )
     wait_until(lambda: searchable() == {draft, other})
     assert set(ids(jobs.call("search_jobs", None))) == {draft, other}
+
+
+def test_the_short_walk_the_long_walk_and_the_index_find_the_same_newest_matches(jobs, monkeypatch):
+    # Walks shrunk to 3 and 12 rows so that 24 jobs reach every branch of _newest_first:
+    # "haskell" fills the 3 newest rows (the short walk is enough), "elixir" has one match
+    # there and three in the 12 newest (the long walk), "cobol" only in the oldest (the
+    # plain query). Pages of 2 ask for 3 rows each time.
+    from services.jobs import search as search_module
+
+    titles = {24: "Haskell tooling", 23: "Haskell and Elixir bridge", 22: "Haskell service"}
+    titles |= {21: "Haskell port", 19: "Elixir service", 15: "Elixir jobs", 11: "Elixir app"}
+    titles |= {2: "COBOL batch", 1: "COBOL report"}
+    posted = {
+        m: post(jobs, m, title=titles.get(m, f"Logo for a bakery, variant {m}"))
+        for m in range(1, 25)
+    }
+    expected = {
+        "haskell": [posted[m] for m in (24, 23, 22, 21)],
+        "elixir": [posted[m] for m in (23, 19, 15, 11)],
+        "cobol": [posted[m] for m in (2, 1)],
+    }
+
+    def every_page(keywords: str) -> list[str]:
+        seen, cursor = [], None
+        while True:
+            page = jobs.call(
+                "search_jobs", None, keywords=keywords, sort="newest", limit=2, cursor=cursor
+            )
+            seen += ids(page)
+            cursor = page["next_cursor"]
+            if cursor is None:
+                return seen
+
+    found_with_default_walks = {keywords: every_page(keywords) for keywords in expected}
+    assert found_with_default_walks == expected
+    monkeypatch.setattr(search_module, "WALK_ROWS", 3)
+    monkeypatch.setattr(search_module, "LONG_WALK_ROWS", 12)
+    for keywords, wanted in expected.items():
+        assert every_page(keywords) == wanted
+        relevance = jobs.call("search_jobs", None, keywords=keywords)
+        assert sorted(ids(relevance)) == sorted(wanted) and relevance["total"] == len(wanted)
