@@ -2,7 +2,7 @@
 --
 -- The batch arrives as one JSON array (one [stream, type, schema_version, data] entry per
 -- event, a fifth element when the event's metadata differs from the shared p_metadata)
--- instead of eight parallel arrays, so the client encodes it with a single json.dumps and
+-- instead of eight parallel arrays, so the client encodes it with a single orjson.dumps and
 -- the server parses it once. Event ids are drawn here (gen_random_uuid, 122 random bits)
 -- and returned; the hash chain is a running aggregate over the batch in position order;
 -- versions, digests, chain and INSERT are one statement.

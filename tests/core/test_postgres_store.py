@@ -15,7 +15,7 @@ from shared.clock import ManualClock
 from shared.domain import NewEvent
 from shared.errors import Conflict, ValidationError
 from shared.eventstore import PostgresEventStore
-from shared.eventstore.hashing import jsonb_text
+from shared.eventstore.hashing import canonical_text, chain_hash, digest_of_text, jsonb_text
 from shared.migrate import migrate, migration_files
 from shared.storage import Storage
 from shared.timers import fire_due, schedule
@@ -238,8 +238,6 @@ _texts = st.text(
 def test_the_chain_written_by_append_is_the_chain_verify_and_python_compute(
     store, events, shared_meta
 ):
-    from shared.eventstore.hashing import canonical_text, chain_hash, digest_of_text
-
     position, previous = store.head()
     new = [
         NewEvent(type_, data, stream=f"s-{stream}", metadata={"own": stream} if own else None)
