@@ -54,6 +54,11 @@ class EnvelopeSchema(BaseSchema):
     recorded_at = fields.AwareDateTime(required=True)
 
 
+_ENVELOPE = (
+    EnvelopeSchema()
+)  # schemas hold no state between loads; building one costs more than a load
+
+
 @dataclass(frozen=True)
 class ConsumedEvent:
     event_id: str
@@ -78,7 +83,7 @@ class PoisonMessage(Exception):
 
 def parse_event(source: str, body: Any, data_schema: Schema | None) -> ConsumedEvent:
     try:
-        envelope = load(EnvelopeSchema(), body)
+        envelope = load(_ENVELOPE, body)
         data = load(data_schema, envelope["data"]) if data_schema is not None else envelope["data"]
     except ValidationError as exc:
         raise PoisonMessage(f"malformed event: {exc.details}") from None

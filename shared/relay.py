@@ -11,6 +11,10 @@ Only one relay per service is active among replicas: the one holding a session-l
 advisory lock on its own connection. If that process dies, its connection and lock go
 with it and another replica takes over. The relay wakes on NOTIFY ``events_appended`` and
 polls as a fallback.
+
+While it leads, the relay keeps its position in memory (no other relay writes it) and writes
+it with ``synchronous_commit = off``: a position lost to a database crash only republishes
+events the consumers already skip, and the relay does not wait for a WAL flush per batch.
 """
 
 from __future__ import annotations
@@ -195,15 +199,26 @@ class EventRelay:
         self.is_leader = False
         self.published = 0
         self.stopping = False
+        self._position: int | None = None  # the stored position, known while leading
+        self._notified = False  # a NOTIFY arrived while a query of ours was running
 
     # -- the database side ---------------------------------------------------------------
 
     def _connect(self) -> psycopg.Connection:
         if self.conn is None or self.conn.closed:
             self.conn = psycopg.connect(self.dsn, autocommit=True)
+            self.conn.execute("SET synchronous_commit = off")
+            # psycopg hands notifications that arrive during a query to the handlers, not
+            # to a later notifies(): without this one a commit announced while the relay
+            # was busy would wait for the poll
+            self.conn.add_notify_handler(self._on_notify)
             self.conn.execute("LISTEN events_appended")
             self.is_leader = False
+            self._position = None  # the lock went with the old connection; others may have led
         return self.conn
+
+    def _on_notify(self, _notify) -> None:
+        self._notified = True
 
     def try_lead(self) -> bool:
         """Become the active relay of this service if no other replica is."""
@@ -228,6 +243,7 @@ class EventRelay:
             "ON CONFLICT (relay) DO UPDATE SET position = excluded.position, updated_at = now()",
             (self.relay_name, position),
         )
+        self._position = position
 
     def lag(self) -> int:
         """How many events are in the log but not yet confirmed by the broker."""
@@ -242,7 +258,9 @@ class EventRelay:
         """Publish one batch after the stored position; returns how many events it covered."""
         if not self.try_lead():
             return 0
-        start = self.position()
+        if self._position is None:
+            self._position = self.position()
+        start = self._position
         rows = (
             self._connect()
             .execute(
@@ -266,14 +284,26 @@ class EventRelay:
         return len(rows)
 
     def drain(self) -> int:
-        """Publish until the relay has caught up with the log."""
+        """Publish until the relay has caught up with the log.
+
+        A batch shorter than ``batch_size`` reached the end of the log as its query saw it;
+        a commit after that query announces itself by NOTIFY, either during the relay's own
+        later queries (``_on_notify``) or on the idle socket (``_wait_for_appends``), so no
+        second, empty query is needed to know the relay has caught up.
+        """
         total = 0
-        while (n := self.publish_pending()) > 0:
+        while True:
+            self._notified = False
+            n = self.publish_pending()
             total += n
-        return total
+            if not self.is_leader or (n < self.batch_size and not self._notified):
+                return total
 
     def _wait_for_appends(self, timeout: float) -> None:
         conn = self._connect()
+        if self._notified:  # announced during one of our queries: look again at once
+            self._notified = False
+            return
         # psycopg delivers notifications through its generator; select keeps this green.
         ready, _, _ = select.select([conn.fileno()], [], [], timeout)
         if ready:

@@ -50,6 +50,7 @@ def test_system_quick_run_writes_the_agreed_shape(servers, tmp_path):
         assert len(figures["load_average"]) == 3
     _percentiles(result["raw_rpc"])
     _percentiles(result["propagation"])
+    _percentiles(result["propagation"]["client_observed"])
     assert [phase["clients"] for phase in result["flows"]] == [1, 4]
     for phase in result["flows"]:
         assert "error" not in phase, phase["error"]

@@ -116,6 +116,71 @@ def test_relay_killed_between_publish_and_saving_position_republishes_and_effect
     assert scalar(dsns["tally"], "SELECT count(DISTINCT n) FROM tally") == 5
 
 
+def test_a_commit_announced_while_the_relay_writes_its_position_is_published_in_that_drain(
+    container_factory, rabbit_config, dsns
+):
+    """The relay stops reading when a batch comes back short, trusting NOTIFY to announce
+    later commits. A commit whose NOTIFY reaches the relay's connection in the middle of one
+    of its own queries is taken by psycopg there, not by the idle wait: the drain must see
+    it and read again, or the event would sit until the fallback poll."""
+    producer = container_factory(
+        svc.Producer, config(rabbit_config, dsns["producer"], RELAY_ENABLED="false")
+    )
+    producer.start()
+    note(producer, 1)
+    relay = EventRelay(dsns["producer"], rabbit_config["AMQP_URI"], "producer", poll_interval=30)
+    save = relay._save_position
+    appended = []
+
+    def save_after_another_commit(position):
+        if not appended:
+            appended.append(note(producer, 2))  # commits, and NOTIFYs, before our write
+        save(position)
+
+    relay._save_position = save_after_another_commit
+    try:
+        assert relay.drain() == 2
+        assert scalar(dsns["producer"], "SELECT position FROM relay_position") == 2
+        # caught up: a third commit is announced on the idle connection and wakes the wait
+        note(producer, 3)
+        started = time.monotonic()
+        relay._wait_for_appends(30)
+        assert time.monotonic() - started < 5
+        assert relay.drain() == 1
+        assert relay.published == 3
+    finally:
+        relay.close()
+
+
+def test_a_relay_that_takes_the_lead_again_reads_the_position_stored_meanwhile(
+    container_factory, rabbit_config, dsns
+):
+    """The position is kept in memory while leading; leading again after losing the lock
+    (its connection) must start from what the other relay stored since, not from memory."""
+    producer = container_factory(
+        svc.Producer, config(rabbit_config, dsns["producer"], RELAY_ENABLED="false")
+    )
+    producer.start()
+    first = EventRelay(dsns["producer"], rabbit_config["AMQP_URI"], "producer")
+    second = EventRelay(dsns["producer"], rabbit_config["AMQP_URI"], "producer")
+    try:
+        note(producer, 1)
+        assert first.try_lead() and first.drain() == 1
+        first.close()  # its lock goes with its connection
+        wait_until(second.try_lead, timeout=5)
+        note(producer, 2)
+        note(producer, 3)
+        assert second.drain() == 2
+        second.close()
+        wait_until(first.try_lead, timeout=5)
+        note(producer, 4)
+        assert first.drain() == 1  # only the fourth: it resumed at the stored 3
+        assert scalar(dsns["producer"], "SELECT position FROM relay_position") == 4
+    finally:
+        first.close()
+        second.close()
+
+
 def test_a_handler_failing_three_times_is_parked_then_replays_once_fixed(
     running, dsns, rabbit_config
 ):

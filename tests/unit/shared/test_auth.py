@@ -108,3 +108,39 @@ def test_unknown_key_ids_fetch_the_key_set_again_at_most_so_often(mint, clock):
         with pytest.raises(NotAuthenticated):
             verifier.caller("Bearer " + stranger.token("u-1", "client"))
     assert len(fetched) == 1
+
+
+def test_a_remembered_token_still_expires_by_the_clock(verifier, mint, clock):
+    token = "Bearer " + mint.token("u-1", "client", ttl=60)
+    assert verifier.caller(token).user_id == "u-1"
+    assert verifier.caller(token).user_id == "u-1"  # from the cache
+    clock.advance(seconds=60)
+    with pytest.raises(NotAuthenticated, match="expired"):
+        verifier.caller(token)
+
+
+def test_the_signature_is_checked_once_per_token_and_refusals_are_not_remembered(
+    mint, clock, monkeypatch
+):
+    verifier = TokenVerifier(KeySet(jwks=mint.jwks()), clock, cache_size=2)
+    decoded = []
+    real_decode = jwt.decode
+    monkeypatch.setattr(jwt, "decode", lambda *a, **k: decoded.append(1) or real_decode(*a, **k))
+    first, second, third = (mint.token(f"u-{n}", "client") for n in (1, 2, 3))
+    for _ in range(3):
+        verifier.caller("Bearer " + first)
+    assert len(decoded) == 1
+    verifier.caller("Bearer " + second)
+    verifier.caller("Bearer " + first)  # first is now the most recently used
+    verifier.caller("Bearer " + third)  # over the size of 2: second goes
+    assert len(decoded) == 3
+    verifier.caller("Bearer " + first)
+    assert len(decoded) == 3
+    verifier.caller("Bearer " + second)
+    assert len(decoded) == 4
+    header, payload, signature = first.split(".")
+    forged = f"{header}.{payload}.{signature[:-4]}AAAA"
+    for _ in range(2):
+        with pytest.raises(NotAuthenticated, match="invalid token"):
+            verifier.caller("Bearer " + forged)
+    assert len(decoded) == 6
