@@ -652,25 +652,30 @@ class CommitWatch:
                 if not self.arrived.wait(timeout=deadline - time.monotonic()):
                     raise TimeoutError(f"no commit reached position {position}")
 
+    def wait_beyond(self, count: int, timeout: float = 30.0) -> None:
+        """Until more than ``count`` notifications have arrived in all."""
+        with self.arrived:
+            if not self.arrived.wait_for(lambda: len(self.heard) > count, timeout=timeout):
+                raise TimeoutError("no further commit was heard")
+
     def close(self) -> None:
         self.stopping = True
         self.thread.join(timeout=5)
         self.conn.close()
 
 
-def _listing_position(conn: psycopg.Connection, job_id: str, timeout: float = 30.0) -> int:
-    """The position of bidding's ``JobListed`` for ``job_id``, once it exists."""
-    deadline = time.monotonic() + timeout
+def _listing_position(conn: psycopg.Connection, watch: CommitWatch, job_id: str) -> int:
+    """The position of bidding's ``JobListed`` for ``job_id``: looked up again only after
+    each commit ``watch`` hears in bidding's database, so nothing polls meanwhile."""
     while True:
+        heard = len(watch.heard)  # taken before the look-up: a commit after it wakes the wait
         row = conn.execute(
             "SELECT position FROM events WHERE stream = %s AND type = 'JobListed'",
             (f"listing-{job_id}",),
         ).fetchone()
         if row is not None:
             return row[0]
-        if time.monotonic() > deadline:
-            raise TimeoutError("bidding never listed the job")
-        time.sleep(0.002)
+        watch.wait_beyond(heard)
 
 
 def propagation(platform: Platform, client: dict, freelancer: dict, count: int) -> dict:
@@ -702,10 +707,10 @@ def propagation(platform: Platform, client: dict, freelancer: dict, count: int) 
                     (f"job-{job_id}",),
                 ).fetchone()[0]
                 committed = jobs_watch.when_head_reached(published)
-                listed = bidding_watch.when_head_reached(_listing_position(bidding_db, job_id))
-                f.bidding.quote_proposal(
-                    job_id=job_id, bid=_usd(BID), boost=0
-                )  # NotFound fails the run
+                listing = _listing_position(bidding_db, bidding_watch, job_id)
+                listed = bidding_watch.when_head_reached(listing)
+                # bidding must answer from that listing now: a NotFound fails the run
+                f.bidding.quote_proposal(job_id=job_id, bid=_usd(BID), boost=0)
                 commit_to_model.append(listed - committed)
                 client_observed.append(time.perf_counter() - returned)
                 time.sleep(0.02)  # one job at a time, the pipeline idle in between

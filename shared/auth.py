@@ -136,10 +136,9 @@ class TokenVerifier:
         claims = self._verified.get(token)
         if claims is None:
             claims = self._check_signature(token)
-            if self.cache_size > 0:
-                self._verified[token] = claims
-                if len(self._verified) > self.cache_size:
-                    self._verified.popitem(last=False)
+            self._verified[token] = claims
+            if len(self._verified) > self.cache_size:
+                self._verified.popitem(last=False)
         else:
             with suppress(KeyError):  # another thread may have just let it go
                 self._verified.move_to_end(token)

@@ -54,9 +54,9 @@ class EnvelopeSchema(BaseSchema):
     recorded_at = fields.AwareDateTime(required=True)
 
 
-_ENVELOPE = (
-    EnvelopeSchema()
-)  # schemas hold no state between loads; building one costs more than a load
+# one instance for every message: it holds no state between loads, and building a schema
+# costs more than a load
+_ENVELOPE = EnvelopeSchema()
 
 
 @dataclass(frozen=True)

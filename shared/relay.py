@@ -288,8 +288,8 @@ class EventRelay:
 
         A batch shorter than ``batch_size`` reached the end of the log as its query saw it;
         a commit after that query announces itself by NOTIFY, either during the relay's own
-        later queries (``_on_notify``) or on the idle socket (``_wait_for_appends``), so no
-        second, empty query is needed to know the relay has caught up.
+        later queries (``_on_notify``: the loop reads again) or on the idle socket
+        (``_wait_for_appends``), so no second, empty query is needed to know it caught up.
         """
         total = 0
         while True:
@@ -301,9 +301,6 @@ class EventRelay:
 
     def _wait_for_appends(self, timeout: float) -> None:
         conn = self._connect()
-        if self._notified:  # announced during one of our queries: look again at once
-            self._notified = False
-            return
         # psycopg delivers notifications through its generator; select keeps this green.
         ready, _, _ = select.select([conn.fileno()], [], [], timeout)
         if ready:
