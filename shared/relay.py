@@ -208,9 +208,9 @@ class EventRelay:
         if self.conn is None or self.conn.closed:
             self.conn = psycopg.connect(self.dsn, autocommit=True)
             self.conn.execute("SET synchronous_commit = off")
-            # psycopg hands notifications that arrive during a query to the handlers, not
-            # to a later notifies(): without this one a commit announced while the relay
-            # was busy would wait for the poll
+            # a NOTIFY that arrives while one of the relay's queries runs reaches this
+            # handler, which makes drain read again; without it a commit announced while
+            # the relay was busy would wait for the poll
             self.conn.add_notify_handler(self._on_notify)
             self.conn.execute("LISTEN events_appended")
             self.is_leader = False
@@ -301,10 +301,14 @@ class EventRelay:
 
     def _wait_for_appends(self, timeout: float) -> None:
         conn = self._connect()
-        # psycopg delivers notifications through its generator; select keeps this green.
+        # select keeps this green under eventlet. What arrived on the idle socket is read
+        # and dropped at the libpq level: a notification only says "read the log", and
+        # psycopg's notifies() is not to be mixed with the handler above.
         ready, _, _ = select.select([conn.fileno()], [], [], timeout)
         if ready:
-            for _ in conn.notifies(timeout=0, stop_after=1000):
+            pgconn = conn.pgconn
+            pgconn.consume_input()
+            while pgconn.notifies() is not None:
                 pass
 
     def run(self) -> None:

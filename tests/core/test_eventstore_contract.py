@@ -100,6 +100,29 @@ def test_multi_stream_append_is_atomic(make_store):
     assert [(e.stream, e.version) for e in recorded] == [("a-1", 2), ("b-1", 1)]
 
 
+def test_streams_interleaved_in_one_append_each_number_on_from_their_own_version(make_store):
+    store = make_store()
+    store.append([ev("a-1"), ev("b-1"), ev("b-1")])
+    recorded = store.append(
+        [ev("b-1", n=3), ev("c-1"), ev("a-1"), ev("b-1", n=4), ev("c-1")],
+        {"c-1": NO_STREAM, "guard-1": NO_STREAM},
+    )
+    assert [(e.stream, e.version, e.position) for e in recorded] == [
+        ("b-1", 3, 4),
+        ("c-1", 1, 5),
+        ("a-1", 2, 6),
+        ("b-1", 4, 7),
+        ("c-1", 2, 8),
+    ]
+    assert [e.data["n"] for e in store.read_stream("b-1")] == [1, 1, 3, 4]
+    # a stream that is only checked, and receives nothing, is still checked
+    store.append([ev("guard-1")])
+    with pytest.raises(ConcurrencyError):
+        store.append([ev("a-1")], {"guard-1": NO_STREAM})
+    assert store.stream_version("a-1") == 2
+    assert store.verify().ok
+
+
 def test_expected_version_mismatch_writes_nothing(make_store):
     store = make_store()
     store.append([ev("s-1")], {"s-1": NO_STREAM})
