@@ -1,24 +1,27 @@
--- append_events, third form: the client names each stream once.
+-- append_events, third form: the client names each stream and each event type once.
 --
 -- p_streams lists every stream the append touches or checks, each once, with its expected
--- version beside it in p_expected_versions (-1: any). Each batch entry is
+-- version beside it in p_expected_versions (-1: any); p_types lists the batch's event types,
+-- each once. Each batch entry is
 --   [stream index (1-based into p_streams), rank in that stream within the batch,
---    type, schema_version, data]
+--    type index (1-based into p_types), schema_version, data]
 -- plus a sixth element, the event's own metadata, when it differs from p_metadata.
 --
 -- What this saves over 0004, measured on a 100-event append (server time, same run): the
 -- streams' current versions are read by one indexed lookup per stream in a loop instead of a
 -- DISTINCT, a hash join and a window partitioned by stream; the statement that inserts is
--- simpler to plan each call; the shared metadata is printed once, not once per event. About
--- 0.3 ms of 2.3 ms at 100 events, 0.06 ms at one event.
+-- simpler to plan each call; the shared metadata, each stream name and each type are printed
+-- as JSON once, not once per event. About 0.3 ms of 2.3 ms at 100 events, 0.06 ms at one.
 --
 -- The digest, the chain, the lock, the NOTIFY and the error for a stale version are as before.
 
 DROP FUNCTION IF EXISTS append_events(text[], integer[], jsonb, jsonb, timestamptz);
+DROP FUNCTION IF EXISTS append_events(text[], integer[], text[], jsonb, jsonb, timestamptz);
 
 CREATE FUNCTION append_events(
     p_streams           text[],
     p_expected_versions integer[],
+    p_types             text[],
     p_events            jsonb,
     p_metadata          jsonb,
     p_recorded_at       timestamptz
@@ -29,6 +32,7 @@ DECLARE
     meta_text  text := p_metadata::text;
     base       integer[] := '{}';
     names      text[] := '{}';
+    type_names text[] := '{}';
     current    integer;
     head_pos   bigint;
     head_hash  bytea;
@@ -47,6 +51,9 @@ BEGIN
         base[i] := current;
         names[i] := to_json(p_streams[i])::text;
     END LOOP;
+    FOR i IN 1 .. coalesce(array_length(p_types, 1), 0) LOOP
+        type_names[i] := to_json(p_types[i])::text;
+    END LOOP;
 
     SELECT e.position, e.hash INTO head_pos, head_hash FROM events e ORDER BY e.position DESC LIMIT 1;
     head_pos := coalesce(head_pos, 0);
@@ -56,14 +63,14 @@ BEGIN
     WITH batch AS (
         SELECT t.ord, gen_random_uuid() AS id, (t.x ->> 0)::integer AS si,
                base[(t.x ->> 0)::integer] + (t.x ->> 1)::integer AS version,
-               t.x ->> 2 AS type, (t.x ->> 3)::integer AS schema_version, t.x -> 4 AS data,
+               (t.x ->> 2)::integer AS ti, (t.x ->> 3)::integer AS schema_version, t.x -> 4 AS data,
                t.x -> 5 AS own_metadata
           FROM jsonb_array_elements(p_events) WITH ORDINALITY AS t(x, ord)
     ), chained AS (
         SELECT b.*, head_pos + b.ord AS position,
                events_chain(head_hash, head_pos + b.ord, b.version, sha256(convert_to(
                    '["' || b.id::text || '", ' || names[b.si] || ', '
-                   || to_json(b.type)::text || ', ' || b.schema_version::text || ', '
+                   || type_names[b.ti] || ', ' || b.schema_version::text || ', '
                    || b.data::text || ', ' || coalesce(b.own_metadata::text, meta_text)
                    || ', "' || stamp || '"]',
                    'UTF8'))) OVER (ORDER BY b.ord) AS hash
@@ -71,7 +78,7 @@ BEGIN
     ), inserted AS (
         INSERT INTO events (stream, version, position, event_id, type, schema_version, data,
                             metadata, recorded_at, hash)
-        SELECT p_streams[c.si], c.version, c.position, c.id, c.type, c.schema_version, c.data,
+        SELECT p_streams[c.si], c.version, c.position, c.id, p_types[c.ti], c.schema_version, c.data,
                coalesce(c.own_metadata, p_metadata), p_recorded_at, c.hash
           FROM chained c
         RETURNING event_id, position, version, hash
