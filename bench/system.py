@@ -9,7 +9,10 @@ are registered by the hundred), access tokens that outlive the run (the clock is
 days), and the gateway's login and proposal rate limits raised (every simulated user comes
 from 127.0.0.1 and proposes many times an hour). They are listed in the JSON (``settings``).
 
-Parts, each with ``os.getloadavg()`` at its start (other work shares this machine):
+Parts, each with ``os.getloadavg()`` at its start (other work shares this machine). Before
+each timed phase the run waits, up to 30 s, until the machine is under 15% busy over a
+second (``settle``; the wait and the busy share are in ``settled``), so that the work one
+phase leaves behind is not charged to the next:
 
 - ``gateway_rpc``: ``GET /v1/me`` (gateway -> identity.me -> back) at 50, 200 and 500
   requests/s, open loop: request *i* is due at ``start + i / rate``; a pool of threads, each
@@ -113,6 +116,32 @@ def _ms(values: list[float]) -> dict[str, float]:
 
 def _load() -> list[float]:
     return [round(x, 2) for x in os.getloadavg()]
+
+
+def _busy_share(seconds: float) -> float:
+    """The share of the machine's CPU time (all cores, steal included) not idle over
+    ``seconds``, from /proc/stat."""
+
+    def sample() -> tuple[int, int]:
+        fields = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:9]]
+        return sum(fields), fields[3] + fields[4]  # all of user..steal; idle + iowait
+
+    total, idle = sample()
+    time.sleep(seconds)
+    total_after, idle_after = sample()
+    return 1 - (idle_after - idle) / max(1, total_after - total)
+
+
+def settle(most: float = 30.0, busy_below: float = 0.15) -> dict:
+    """Wait until the machine is quiet (under ``busy_below`` busy over one second) or
+    ``most`` seconds have passed, so that what one phase leaves running (consumers and relays
+    catching up, PostgreSQL's background writes) is not charged to the next. The wait and
+    the last second's busy share go into the JSON."""
+    started = time.monotonic()
+    busy = _busy_share(1.0)
+    while busy >= busy_below and time.monotonic() - started < most:
+        busy = _busy_share(1.0)
+    return {"waited_s": round(time.monotonic() - started, 1), "busy_share": round(busy, 3)}
 
 
 def _usd(amount: int) -> dict:
@@ -1013,6 +1042,7 @@ def run(ctx: Context) -> dict[str, Any]:
         "load_average_at_start": _load(),
         "quick": ctx.quick,
         "load_averages": {},
+        "settled": {},
     }
     try:
         _run_parts(ctx, result, rates, rate_seconds, flow_seconds, concurrency)
@@ -1025,6 +1055,7 @@ def run(ctx: Context) -> dict[str, Any]:
 
 
 def _run_parts(ctx, result, rates, rate_seconds, flow_seconds, concurrency) -> None:
+    quiet = ctx.size(30.0, 5.0)  # most seconds to wait for the machine to settle per phase
     with running_platform() as platform:
         result["settings"] = platform.settings
         operator = Api(platform.url)
@@ -1035,13 +1066,16 @@ def _run_parts(ctx, result, rates, rate_seconds, flow_seconds, concurrency) -> N
         result["gateway_rpc"] = {}
         gateway_rpc(platform, probe.client["token"], 50, 1)  # warm-up
         for rate in rates:
+            result["settled"][f"gateway_rpc {rate}"] = settle(quiet)
             result["gateway_rpc"][str(rate)] = {
                 "load_average": _load(),
                 **gateway_rpc(platform, probe.client["token"], rate, rate_seconds),
             }
         platform.check_alive()
+        result["settled"]["raw_rpc"] = settle(quiet)
         result["load_averages"]["raw_rpc"] = _load()
         result["raw_rpc"] = raw_rpc(platform, probe.client["token"], ctx.size(2000, 200))
+        result["settled"]["propagation"] = settle(quiet)
         result["load_averages"]["propagation"] = _load()
         result["propagation"] = propagation(
             platform, probe.client, probe.freelancer, ctx.size(300, 30)
@@ -1059,6 +1093,7 @@ def _run_parts(ctx, result, rates, rate_seconds, flow_seconds, concurrency) -> N
             try:
                 pairs = make_pairs(platform.url, n)
                 everyone += pairs
+                result["settled"][f"flows {n}"] = settle(quiet)
                 phase = flows(platform, pairs, operator, flow_seconds)
             except Exception as exc:  # noqa: BLE001 - the other phases still count
                 phase = {"clients": n, "flows_per_s": 0.0, "flows": 0, "error": repr(exc)[:500]}

@@ -19,6 +19,7 @@ from shared.auth import CallerProvider
 from shared.clock import iso
 from shared.errors import Forbidden, NotFound
 from shared.observability import LogContext, Metrics
+from shared.process import CollectorTuning
 from shared.relay import Relay
 from shared.rpc import validated
 from shared.storage import EventStore
@@ -91,6 +92,7 @@ class BiddingService(shared_rpc.Operations, shared_rpc.FollowsSuspensions, polic
     caller = CallerProvider()
     metrics = Metrics()  # /metrics and /health on METRICS_PORT
     log_context = LogContext()  # correlation id, caller, entrypoint in log lines
+    collector = CollectorTuning()  # start-up objects out of the GC's way
     settings = SettingsProvider()
 
     # ---- helpers -------------------------------------------------------------------------

@@ -22,6 +22,7 @@ from shared.auth import CallerProvider
 from shared.errors import Forbidden, NotFound
 from shared.money import Money
 from shared.observability import LogContext, Metrics
+from shared.process import CollectorTuning
 from shared.relay import Relay
 from shared.rpc import validated
 from shared.storage import EventStore
@@ -73,6 +74,7 @@ class EscrowService(
     caller = CallerProvider()
     metrics = Metrics()  # /metrics and /health on METRICS_PORT
     log_context = LogContext()  # correlation id, caller, entrypoint in log lines
+    collector = CollectorTuning()  # start-up objects out of the GC's way
     config = EscrowConfig()
 
     provider = SandboxProvider()

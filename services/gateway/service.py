@@ -38,6 +38,7 @@ from services.gateway.ratelimit import RateLimiter, caller_key
 from services.gateway.routes import ROUTES, Route
 from shared.errors import MarketplaceError, RateLimited
 from shared.observability import LogContext
+from shared.process import CollectorTuning
 
 log = logging.getLogger("services.gateway")
 
@@ -225,6 +226,7 @@ class GatewayService:
 
     context = RequestContext()  # first: the request id it sets is what log_context reads
     log_context = LogContext()  # service, entrypoint and correlation id in JSON log lines
+    collector = CollectorTuning()  # start-up objects out of the GC's way
     limiter = RateLimiter()
     config = Config()
 

@@ -19,6 +19,7 @@ from shared import rpc as platform
 from shared.clock import iso
 from shared.errors import NotAuthenticated, NotFound, ValidationError
 from shared.observability import LogContext, Metrics
+from shared.process import CollectorTuning
 from shared.relay import Relay
 from shared.rpc import validated
 from shared.storage import EventStore
@@ -64,6 +65,7 @@ class IdentityService(platform.Operations):  # module import: `nameko run` lists
     caller = OwnKeysCaller()
     metrics = Metrics()  # /metrics and /health on METRICS_PORT
     log_context = LogContext()  # correlation id, caller, entrypoint in log lines
+    collector = CollectorTuning()  # start-up objects out of the GC's way
 
     # -- accounts -----------------------------------------------------------------------
 

@@ -51,6 +51,7 @@ from shared.clock import iso
 from shared.eventstore import UnitOfWork
 from shared.money import Money
 from shared.observability import LogContext, Metrics
+from shared.process import CollectorTuning
 from shared.relay import Relay
 from shared.rpc import validated
 from shared.storage import EventStore
@@ -140,6 +141,7 @@ class JobsService(policies.JobPolicies, platform.FollowsSuspensions, platform.Op
     caller = CallerProvider()
     metrics = Metrics()  # /metrics and /health on METRICS_PORT
     log_context = LogContext()  # correlation id, caller, entrypoint in log lines
+    collector = CollectorTuning()  # start-up objects out of the GC's way
     config = Config()
 
     # helpers -------------------------------------------------------------------------

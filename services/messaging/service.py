@@ -18,6 +18,7 @@ from shared import rpc as platform
 from shared.auth import CallerProvider
 from shared.errors import Forbidden, NotFound, field_error
 from shared.observability import LogContext, Metrics
+from shared.process import CollectorTuning
 from shared.relay import Relay
 from shared.rpc import validated
 from shared.storage import EventStore
@@ -55,6 +56,7 @@ class MessagingService(policies.RoomPolicies, platform.Operations, platform.Foll
     caller = CallerProvider()
     metrics = Metrics()  # /metrics and /health on METRICS_PORT
     log_context = LogContext()  # correlation id, caller, entrypoint in log lines
+    collector = CollectorTuning()  # start-up objects out of the GC's way
     config = MessagingConfigProvider()
 
     # -- rooms -------------------------------------------------------------------------------

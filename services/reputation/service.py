@@ -29,6 +29,7 @@ from shared.auth import CallerProvider
 from shared.clock import iso
 from shared.errors import NotFound
 from shared.observability import LogContext, Metrics
+from shared.process import CollectorTuning
 from shared.relay import Relay
 from shared.rpc import validated
 from shared.storage import EventStore
@@ -64,6 +65,7 @@ class ReputationService(
     caller = CallerProvider()
     metrics = Metrics()  # /metrics and /health on METRICS_PORT
     log_context = LogContext()  # correlation id, caller, entrypoint in log lines
+    collector = CollectorTuning()  # start-up objects out of the GC's way
     config = Config()
 
     # -- helpers -----------------------------------------------------------------------------
