@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from bench.system import settle
+
 ROOT = Path(__file__).resolve().parents[2]
 PERCENTILES = ("p50_ms", "p95_ms", "p99_ms")
 
@@ -58,8 +60,22 @@ def test_system_quick_run_writes_the_agreed_shape(servers, tmp_path):
         assert {"identity", "escrow", "gateway"} <= set(phase["processes"])
         assert set(phase["relay_lag_at_end"]) >= {"jobs", "bidding", "escrow"}
     assert any(phase["flows"] > 0 for phase in result["flows"])
+    assert {"gateway_rpc 200", "raw_rpc", "propagation", "flows 4"} <= set(result["settled"])
+    for waited in result["settled"].values():
+        assert 0 <= waited["busy_share"] <= 1 and waited["waited_s"] >= 1.0
     growth = result["growth"]
     assert len(growth["sizes"]) == len(growth["points"]) >= 2
     assert {"search", "wallet", "ledger_page", "message_page", "score"} <= set(
         growth["points"][0]["reads"]
     )
+
+
+def test_settle_returns_once_the_machine_is_quiet_enough():
+    quiet = settle(most=30.0, busy_below=1.01)  # every second counts as quiet
+    assert 1.0 <= quiet["waited_s"] < 3.0
+    assert 0 <= quiet["busy_share"] <= 1
+
+
+def test_settle_gives_up_after_at_most_seconds():
+    never = settle(most=1.5, busy_below=0.0)  # no second is ever quiet enough
+    assert never["waited_s"] >= 1.5
