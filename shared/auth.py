@@ -25,6 +25,7 @@ import jwt
 from nameko.extensions import DependencyProvider
 
 from shared.clock import Clock, clock_from_config
+from shared.config import flag
 from shared.errors import Forbidden, NotAuthenticated
 
 log = logging.getLogger(__name__)
@@ -257,11 +258,7 @@ class CallerProvider(DependencyProvider):
             json.loads(static) if isinstance(static, str) and static.strip() else (static or None)
         )
         fetch = self.local_keys
-        if fetch is None and str(config.get("AUTH_FETCH_KEYS", "true")).lower() not in (
-            "0",
-            "false",
-            "no",
-        ):
+        if fetch is None and flag(config, "AUTH_FETCH_KEYS"):
             fetch = _fetch_from_identity(config)
         min_interval = 0.0 if self.local_keys is not None else 5.0
         self.keys = KeySet(fetch=fetch, jwks=jwks, min_interval=min_interval)

@@ -26,6 +26,8 @@ import logging
 
 from nameko.extensions import DependencyProvider
 
+from shared.config import flag
+
 log = logging.getLogger(__name__)
 
 _frozen = False
@@ -44,8 +46,7 @@ class CollectorTuning(DependencyProvider):
 
     def start(self) -> None:
         global _frozen
-        enabled = str(self.container.config.get("GC_FREEZE_ON_START", "true")).strip().lower()
-        if _frozen or enabled in ("0", "false", "no", "off"):
+        if _frozen or not flag(self.container.config, "GC_FREEZE_ON_START"):
             return
         _frozen = True
         log.info("garbage collector: %d start-up objects frozen", freeze_startup_objects())

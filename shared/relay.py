@@ -30,6 +30,7 @@ import psycopg
 from kombu.utils.url import parse_url
 from nameko.extensions import DependencyProvider
 
+from shared.config import flag
 from shared.eventstore.hashing import canonical_time
 
 log = logging.getLogger(__name__)
@@ -371,7 +372,7 @@ class Relay(DependencyProvider):
             private_types=self.private_types,
             poll_interval=float(config.get("RELAY_POLL_INTERVAL", 1.0)),
         )
-        self.enabled = str(config.get("RELAY_ENABLED", "true")).lower() not in ("0", "false", "no")
+        self.enabled = flag(config, "RELAY_ENABLED")
 
     def start(self):
         if self.enabled:

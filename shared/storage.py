@@ -29,6 +29,7 @@ from nameko.extensions import DependencyProvider
 from psycopg.types.json import Jsonb
 
 from shared.clock import clock_from_config
+from shared.config import flag
 from shared.errors import ConcurrencyError, Conflict, MarketplaceError
 from shared.eventstore import PostgresEventStore, Projection, UnitOfWork, Upcasters
 from shared.eventstore.upcasting import NO_UPCASTERS
@@ -192,7 +193,7 @@ class EventStore(DependencyProvider):
     def setup(self):
         config = self.container.config
         dsn = config["DB_DSN"]
-        if str(config.get("DB_MIGRATE_ON_START", "true")).lower() not in ("0", "false", "no"):
+        if flag(config, "DB_MIGRATE_ON_START"):
             ensure_database(dsn)
             migrate(dsn, self.container.service_name)
         self.store = PostgresEventStore.connect(

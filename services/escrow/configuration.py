@@ -12,6 +12,7 @@ from types import MappingProxyType
 from nameko.extensions import DependencyProvider
 from nameko.timer import Timer
 
+from shared.config import flag
 from shared.money import CURRENCIES
 
 from .settings import DEFAULT_SETTINGS, EscrowSettings, FeeSchedule
@@ -66,9 +67,7 @@ class EscrowConfig(DependencyProvider):
     def setup(self):
         self.settings = settings_from_config(self.container.config)
         self.fees = fees_from_config(self.container.config)
-        self.sandbox_enabled = str(
-            self.container.config.get("PAYMENTS_SANDBOX", "true")
-        ).lower() not in ("0", "false", "no")
+        self.sandbox_enabled = flag(self.container.config, "PAYMENTS_SANDBOX")
 
     def get_dependency(self, worker_ctx) -> EscrowConfig:
         return self

@@ -30,6 +30,7 @@ def fresh_process(monkeypatch):
 
 def test_start_freezes_the_objects_alive_then(fresh_process, container_factory, rabbit_config):
     alive_before = {"a": [1, 2, 3]}
+    assert gc.is_tracked(alive_before)  # else the check below would hold trivially
     assert gc.get_freeze_count() == 0
     container_factory(Tuned, rabbit_config).start()
     assert gc.get_freeze_count() > 1000
