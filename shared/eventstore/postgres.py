@@ -72,6 +72,19 @@ class Projection:
         if handler is not None:
             handler(cur, event)
 
+    def apply_live(
+        self, cur: psycopg.Cursor, event: RecordedEvent, saved: Mapping[str, Aggregate]
+    ) -> None:
+        """The live path, in the appending transaction: ``apply`` unless overridden.
+
+        ``saved`` maps each stream that ``UnitOfWork.save`` is appending from an aggregate
+        to that aggregate, as it stands after all of this append's events on the stream. A
+        read model shaped from the whole aggregate can take it from there instead of reading
+        and folding the stream again; it must write what ``apply`` would, since a replay
+        goes through ``apply``.
+        """
+        self.apply(cur, event)
+
 
 def _concurrency_error(exc: psycopg.Error) -> ConcurrencyError:
     return ConcurrencyError("the stream moved on; reload and retry", str(exc.diag.message_primary))
@@ -86,6 +99,7 @@ class UnitOfWork:
         self.cursor = conn.cursor()
         self.metadata = metadata
         self.recorded: list[RecordedEvent] = []
+        self._saving: dict[str, Aggregate] = {}  # the aggregates of the save under way
 
     def execute(self, sql: str, params: Any = None) -> psycopg.Cursor:
         return self.cursor.execute(sql, params)
@@ -107,7 +121,11 @@ class UnitOfWork:
             if agg.pending:
                 expected[agg.stream] = agg.loaded_version
                 events.extend(agg.pending)
-        recorded = self.append(events, expected, metadata)
+        self._saving = {agg.stream: agg for agg in aggregates if agg.pending}
+        try:
+            recorded = self.append(events, expected, metadata)
+        finally:
+            self._saving = {}
         for agg in aggregates:
             agg.take_pending()
         return recorded
@@ -191,7 +209,7 @@ class UnitOfWork:
         ]
         for projection in self.store.projections:
             for event in recorded:
-                projection.apply(self.cursor, self.store._upcast(event))
+                projection.apply_live(self.cursor, self.store._upcast(event), self._saving)
         self.recorded.extend(recorded)
         return recorded
 

@@ -12,9 +12,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from shared.clock import ManualClock
-from shared.domain import NewEvent
+from shared.domain import Aggregate, NewEvent
 from shared.errors import Conflict, ValidationError
-from shared.eventstore import PostgresEventStore
+from shared.eventstore import PostgresEventStore, Projection
 from shared.eventstore.hashing import canonical_text, chain_hash, digest_of_text, jsonb_text
 from shared.migrate import migrate, migration_files
 from shared.storage import Storage
@@ -261,3 +261,49 @@ def test_the_chain_written_by_append_is_the_chain_verify_and_python_compute(
     report = store.verify()
     assert report.ok, report.problem
     assert (report.head_position, report.head_hash) == (position, previous)
+
+
+def test_live_projections_see_the_aggregates_the_save_appends(dsn, clock):
+    class Counter(Aggregate):
+        stream_prefix = "counter"
+
+        def __init__(self, id: str):
+            super().__init__(id)
+            self.total = 0
+
+        def add(self, n: int) -> None:
+            self.record("Added", n=n)
+
+        def on_Added(self, data: dict) -> None:
+            self.total += data["n"]
+
+    class Seen(Projection):
+        name = "seen"
+        calls: list[tuple] = []
+
+        def apply(self, cur, event):
+            self.calls.append(("apply", event.stream, event.version))
+
+        def apply_live(self, cur, event, saved):
+            state = saved.get(event.stream)
+            self.calls.append(
+                ("live", event.stream, event.version, state and (state.version, state.total))
+            )
+
+    store = PostgresEventStore.connect(dsn, clock=clock, projections=[Seen()])
+    try:
+        with store.transaction() as uow:
+            counter = uow.load(Counter, "c1")
+            counter.add(2)
+            counter.add(3)
+            uow.save(counter)
+            uow.append([NewEvent(type="Noted", data={}, stream="other-1")])
+    finally:
+        store.close()
+    # both events of the save see the counter as it stands after the last one; an append
+    # of events without an aggregate sees none
+    assert Seen.calls == [
+        ("live", "counter-c1", 1, (2, 5)),
+        ("live", "counter-c1", 2, (2, 5)),
+        ("live", "other-1", 1, None),
+    ]

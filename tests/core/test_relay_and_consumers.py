@@ -152,6 +152,46 @@ def test_a_commit_announced_while_the_relay_writes_its_position_is_published_in_
         relay.close()
 
 
+def test_a_busy_relay_writes_its_position_once_per_interval_and_when_it_stops(
+    container_factory, rabbit_config, dsns
+):
+    """Each commit is a batch of its own, but the position is written once per
+    ``save_interval`` while commits keep coming, then once the log goes quiet, and the
+    position published since the last write is written when the relay stops."""
+    producer = container_factory(
+        svc.Producer, config(rabbit_config, dsns["producer"], RELAY_ENABLED="false")
+    )
+    producer.start()
+    stored = "SELECT position FROM relay_position"
+    relay = EventRelay(
+        dsns["producer"],
+        rabbit_config["AMQP_URI"],
+        "producer",
+        poll_interval=0.2,
+        save_interval=1.5,
+    )
+    writes = []
+    save = relay._save_position
+    relay._save_position = lambda position: (writes.append(position), save(position))
+    runner = eventlet.spawn(relay.run)
+    try:
+        for n in range(1, 21):
+            note(producer, n)
+        wait_until(lambda: relay.published == 20)
+        wait_until(lambda: scalar(dsns["producer"], stored) == 20, timeout=5)
+        assert writes[0] == 1 and writes[-1] == 20
+        assert len(writes) < 10  # 20 batches, each its own commit: not one write each
+        relay.save_interval = 60  # from now on, only the stop writes
+        note(producer, 21)
+        wait_until(lambda: relay.published == 21)
+        eventlet.sleep(0.5)
+        assert scalar(dsns["producer"], stored) == 20
+    finally:
+        relay.stop()
+        runner.wait()
+    assert scalar(dsns["producer"], stored) == 21
+
+
 def test_a_relay_that_takes_the_lead_again_reads_the_position_stored_meanwhile(
     container_factory, rabbit_config, dsns
 ):

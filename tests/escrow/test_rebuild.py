@@ -7,6 +7,7 @@ from datetime import timedelta
 
 import psycopg
 
+from services.escrow import read_models
 from services.escrow.read_models import PROJECTIONS
 from shared.eventstore import PostgresEventStore
 from tests.escrow.driver import fixed_offer, hourly_offer, usd
@@ -98,3 +99,23 @@ def test_rebuilding_the_read_models_from_the_log_gives_the_same_rows(escrow):
     rebuild(escrow.dsn)
     assert snapshot(escrow.dsn) == live
     escrow.check()
+
+
+def test_the_live_rows_come_from_the_saved_aggregates_not_a_second_fold(escrow, monkeypatch):
+    folds = []
+    real_fold = read_models._fold
+    monkeypatch.setattr(
+        read_models, "_fold", lambda *args: folds.append(args[2].stream) or real_fold(*args)
+    )
+    fixed = escrow.open_contract(fixed_offer(amounts=(10_000,)))
+    (milestone,) = escrow.client(CLIENT, "get_contract", contract_id=fixed)["milestones"]
+    escrow.fund_wallet(CLIENT, 50_000)
+    escrow.client(
+        CLIENT, "fund_milestone", contract_id=fixed, milestone_id=milestone["milestone_id"]
+    )
+    assert folds == []
+    assert escrow.client(CLIENT, "wallet")["balance"]["amount"] == 40_000  # 10,000 in escrow
+    live = snapshot(escrow.dsn)
+    rebuild(escrow.dsn)  # the replay path folds every contract and wallet event
+    assert folds
+    assert snapshot(escrow.dsn) == live
