@@ -270,6 +270,17 @@ class EventRelay:
             return None
         return self._saved_at + self.save_interval - time.monotonic()
 
+    def _wait_after_drain(self) -> float:
+        """Write a held-back position that is due; then how long to wait for appends (not
+        past the moment a still held-back one falls due)."""
+        due = self._save_due_in()
+        if due is None:
+            return self.poll_interval
+        if due <= 0:
+            self._save_position(self._position)
+            return self.poll_interval
+        return min(self.poll_interval, due)
+
     def save_pending_position(self) -> None:
         """Write the published position if the relay has not yet (it leads and it moved)."""
         if self.is_leader and self._save_due_in() is not None:
@@ -360,14 +371,7 @@ class EventRelay:
                     self._wait_for_appends(self.poll_interval * 2)
                     continue
                 self.drain()
-                wait = self.poll_interval
-                due = self._save_due_in()
-                if due is not None:
-                    if due <= 0:
-                        self._save_position(self._position)
-                    else:
-                        wait = min(wait, due)  # wake to write it if nothing else comes
-                self._wait_for_appends(wait)
+                self._wait_for_appends(self._wait_after_drain())
                 backoff = 0.5
             except Exception as exc:  # broker or database gone: retry with backoff
                 if self.stopping:

@@ -78,7 +78,7 @@ class _AggregateRowProjection(Projection):
         if not self._ours(event):
             return
         aggregate = saved.get(event.stream)
-        if aggregate is None or aggregate.version < event.version:
+        if aggregate is None:
             self.apply(cur, event)  # appended without its aggregate: fold it
         elif aggregate.version == event.version:
             self.write(cur, aggregate)

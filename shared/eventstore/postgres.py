@@ -99,7 +99,6 @@ class UnitOfWork:
         self.cursor = conn.cursor()
         self.metadata = metadata
         self.recorded: list[RecordedEvent] = []
-        self._saving: dict[str, Aggregate] = {}  # the aggregates of the save under way
 
     def execute(self, sql: str, params: Any = None) -> psycopg.Cursor:
         return self.cursor.execute(sql, params)
@@ -116,16 +115,14 @@ class UnitOfWork:
     def save(self, *aggregates: Aggregate, metadata: Mapping | None = None) -> list[RecordedEvent]:
         """Append every aggregate's pending events, each stream at its loaded version."""
         expected: dict[str, int] = {}
+        saved: dict[str, Aggregate] = {}
         events: list[NewEvent] = []
         for agg in aggregates:
             if agg.pending:
                 expected[agg.stream] = agg.loaded_version
+                saved[agg.stream] = agg
                 events.extend(agg.pending)
-        self._saving = {agg.stream: agg for agg in aggregates if agg.pending}
-        try:
-            recorded = self.append(events, expected, metadata)
-        finally:
-            self._saving = {}
+        recorded = self._append(events, expected, metadata, saved)
         for agg in aggregates:
             agg.take_pending()
         return recorded
@@ -137,6 +134,16 @@ class UnitOfWork:
         metadata: Mapping | None = None,
     ) -> list[RecordedEvent]:
         """Append ``events`` atomically; ``expected`` maps streams to versions (ANY: -1)."""
+        return self._append(events, expected, metadata, {})
+
+    def _append(
+        self,
+        events: Sequence[NewEvent],
+        expected: Mapping[str, int] | None,
+        metadata: Mapping | None,
+        saved: Mapping[str, Aggregate],
+    ) -> list[RecordedEvent]:
+        """``append``; ``saved`` is what the live projections get (``Projection.apply_live``)."""
         if not events:
             return []
         meta = {**self.metadata, **(metadata or {})}
@@ -209,7 +216,7 @@ class UnitOfWork:
         ]
         for projection in self.store.projections:
             for event in recorded:
-                projection.apply_live(self.cursor, self.store._upcast(event), self._saving)
+                projection.apply_live(self.cursor, self.store._upcast(event), saved)
         self.recorded.extend(recorded)
         return recorded
 
