@@ -1,4 +1,6 @@
-"""Entrypoint helpers: validated RPC arguments and the operator endpoints every service has.
+"""RPC helpers: validated arguments, the operator endpoints every service has, and how RPC
+messages travel (replies transient and unconfirmed, ``RpcProxy`` calls transient with their
+replies taken unacked; see ``ReplyPublisher`` and ``RpcProxy``).
 
 Import the mixins through the module (``from shared import rpc as platform`` and
 ``class JobsService(platform.Operations, ...)``): ``nameko run some.module`` starts every
@@ -13,7 +15,17 @@ import logging
 from typing import Any
 
 from marshmallow import Schema, fields, validate
-from nameko.rpc import rpc
+from nameko import rpc as nameko_rpc
+from nameko.amqp.publish import Publisher
+from nameko.constants import (
+    AMQP_SSL_CONFIG_KEY,
+    AMQP_URI_CONFIG_KEY,
+    DEFAULT_SERIALIZER,
+    LOGIN_METHOD_CONFIG_KEY,
+    SERIALIZER_CONFIG_KEY,
+)
+from nameko.messaging import QueueConsumer
+from nameko.rpc import ReplyListener, Responder, RpcConsumer, get_rpc_exchange, rpc
 
 from shared.consumers import consume, list_dead_letters, replay_dead_letter
 from shared.errors import ValidationError
@@ -22,32 +34,103 @@ from shared.schemas import BaseSchema, load
 log = logging.getLogger(__name__)
 
 
-def _keep_alive_when_a_reply_cannot_be_sent() -> None:
-    """nameko sends an RPC reply from the worker's thread; if the broker is away at that
-    moment the publish raises, the worker thread dies with it, and nameko kills the whole
-    container: the service stops serving for good although its connections would come
-    back. Here the request is requeued instead (it is redelivered once the broker is back,
-    and a command under the same idempotency key answers with its stored result) and the
-    container lives on. Applied once, to every service (they all import this module)."""
-    from nameko.rpc import RpcConsumer
-
-    original = RpcConsumer.handle_result
-    if getattr(original, "keeps_container_alive", False):
-        return
-
-    def handle_result(self, message, result, exc_info):
-        try:
-            return original(self, message, result, exc_info)
-        except Exception as exc:  # the reply could not be published
-            log.warning("could not send an RPC reply (%s); the request is requeued", exc)
-            self.queue_consumer.requeue_message(message)
-            return result, exc_info
-
-    handle_result.keeps_container_alive = True
-    RpcConsumer.handle_result = handle_result
+TRANSIENT = 1  # AMQP delivery mode: kept in memory, not written to the broker's disk
 
 
-_keep_alive_when_a_reply_cannot_be_sent()
+class ReplyPublisher(Publisher):
+    """How an RPC reply is published: transient and without a publisher confirm.
+
+    A reply only matters to a caller that is waiting on its own reply queue, which dies with
+    the caller's connection and (like every reply queue) is not durable: writing the reply
+    to disk, or waiting for the broker to confirm it, protects nothing. A reply lost on the
+    way (the broker fails at that moment) is a caller's timeout; a command retried under the
+    same idempotency key answers with its stored result. Skipping the confirm saves the
+    broker a frame and the service a wait per call.
+    """
+
+    use_confirms = False
+    delivery_mode = TRANSIENT
+
+
+class ReplyResponder(Responder):
+    publisher_cls = ReplyPublisher
+
+
+def _send_reply(self: RpcConsumer, message, result, exc_info):
+    """``RpcConsumer.handle_result``: the reply as above, then the request's ack.
+
+    nameko sends a reply from the worker's thread; if the broker is away at that moment the
+    publish raises, the worker thread dies with it, and nameko kills the whole container:
+    the service stops serving for good although its connections would come back. Here the
+    request is requeued instead (it is redelivered once the broker is back, and a command
+    under the same idempotency key answers with its stored result) and the container lives
+    on.
+    """
+    config = self.container.config
+    responder = ReplyResponder(
+        config[AMQP_URI_CONFIG_KEY],
+        get_rpc_exchange(config),
+        config.get(SERIALIZER_CONFIG_KEY, DEFAULT_SERIALIZER),
+        message,
+        ssl=config.get(AMQP_SSL_CONFIG_KEY),
+        login_method=config.get(LOGIN_METHOD_CONFIG_KEY),
+    )
+    try:
+        result, exc_info = responder.send_response(result, exc_info)
+    except Exception as exc:  # the reply could not be published
+        log.warning("could not send an RPC reply (%s); the request is requeued", exc)
+        self.queue_consumer.requeue_message(message)
+        return result, exc_info
+    self.queue_consumer.ack_message(message)
+    return result, exc_info
+
+
+# Every service imports this module, so every service's RPC entrypoints reply this way.
+RpcConsumer.handle_result = _send_reply
+
+
+class _ReplyQueueConsumer(QueueConsumer):
+    """The consumer of an RPC caller's reply queue, taking replies without acks.
+
+    The queue is the caller's alone and is deleted when the caller goes away, so an ack
+    would only cost a frame per call and the broker's bookkeeping for it.
+    """
+
+    def get_consumers(self, consumer_cls, channel):
+        for provider in self._providers:
+            consumer = consumer_cls(
+                queues=[provider.queue],
+                callbacks=[functools.partial(self.handle_message, provider)],
+                accept=self.accept,
+                no_ack=True,
+            )
+            self._consumers[provider] = consumer
+        return self._consumers.values()
+
+
+class _ReplyListener(ReplyListener):
+    queue_consumer = _ReplyQueueConsumer()
+
+    def handle_message(self, body, message):
+        waiting = self._reply_events.pop(message.properties.get("correlation_id"), None)
+        if waiting is not None:
+            waiting.send(body)
+
+
+class RpcProxy(nameko_rpc.RpcProxy):
+    """nameko's ``RpcProxy`` with the calls sent transient and the replies taken unacked.
+
+    Requests keep their publisher confirm: with ``mandatory`` it is how a call to a service
+    that is not running fails at once (``UnknownService``) instead of timing out. They are
+    not written to disk: a request outlives a broker restart only to meet a caller whose
+    reply queue is gone.
+    """
+
+    rpc_reply_listener = _ReplyListener()
+
+    def __init__(self, target_service: str, **options):
+        options.setdefault("delivery_mode", TRANSIENT)
+        super().__init__(target_service, **options)
 
 
 def validated(schema: Schema | type[Schema]):

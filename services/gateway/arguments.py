@@ -9,6 +9,7 @@ all text, and the services' integers are strict).
 from __future__ import annotations
 
 import base64
+import functools
 import json
 import re
 from typing import Any
@@ -27,7 +28,13 @@ MAX_JSON_BYTES = 1 << 20
 
 
 def schema_of(route: Route) -> Schema:
-    return route.schema()
+    """The route's schema, made once: the gateway only reads its fields."""
+    return _instance(route.schema)
+
+
+@functools.cache
+def _instance(schema: type[Schema]) -> Schema:
+    return schema()
 
 
 def _field_named(schema: Schema, name: str) -> fields.Field | None:

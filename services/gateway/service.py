@@ -24,7 +24,6 @@ import eventlet
 from nameko.dependency_providers import Config
 from nameko.exceptions import UnknownService
 from nameko.extensions import DependencyProvider
-from nameko.rpc import RpcProxy
 from nameko.web.handlers import http
 from werkzeug.datastructures import Headers
 from werkzeug.exceptions import HTTPException, MethodNotAllowed
@@ -39,6 +38,7 @@ from services.gateway.routes import ROUTES, Route
 from shared.errors import MarketplaceError, RateLimited
 from shared.observability import LogContext
 from shared.process import CollectorTuning
+from shared.rpc import RpcProxy
 
 log = logging.getLogger("services.gateway")
 
