@@ -40,12 +40,11 @@ TRANSIENT = 1  # AMQP delivery mode: kept in memory, not written to the broker's
 class ReplyPublisher(Publisher):
     """How an RPC reply is published: transient and without a publisher confirm.
 
-    A reply only matters to a caller that is waiting on its own reply queue, which dies with
-    the caller's connection and (like every reply queue) is not durable: writing the reply
-    to disk, or waiting for the broker to confirm it, protects nothing. A reply lost on the
-    way (the broker fails at that moment) is a caller's timeout; a command retried under the
-    same idempotency key answers with its stored result. Skipping the confirm saves the
-    broker a frame and the service a wait per call.
+    A reply only matters while its caller waits for it (the gateway: up to
+    ``RPC_TIMEOUT_SECONDS``). A reply lost on the way, because the broker restarts at that
+    moment, ends in the caller's timeout, and a command retried under the same idempotency
+    key answers with its stored result. Writing every reply to disk and waiting for the
+    broker's confirm would only narrow that window, at a disk write and a frame per call.
     """
 
     use_confirms = False
@@ -92,8 +91,9 @@ RpcConsumer.handle_result = _send_reply
 class _ReplyQueueConsumer(QueueConsumer):
     """The consumer of an RPC caller's reply queue, taking replies without acks.
 
-    The queue is the caller's alone and is deleted when the caller goes away, so an ack
-    would only cost a frame per call and the broker's bookkeeping for it.
+    The queue is the caller's alone (its name holds a random id). A reply that reached the
+    caller and was lost with a dropped connection ends in the caller's timeout, as above;
+    acking every reply would cost a frame per call and the broker's bookkeeping for it.
     """
 
     def get_consumers(self, consumer_cls, channel):
@@ -122,8 +122,8 @@ class RpcProxy(nameko_rpc.RpcProxy):
 
     Requests keep their publisher confirm: with ``mandatory`` it is how a call to a service
     that is not running fails at once (``UnknownService``) instead of timing out. They are
-    not written to disk: a request outlives a broker restart only to meet a caller whose
-    reply queue is gone.
+    not written to disk: kept over a broker restart, a request would run for a caller that
+    has given up (and retries under its idempotency key anyway).
     """
 
     rpc_reply_listener = _ReplyListener()
