@@ -432,7 +432,6 @@ class Api:
 
     def __init__(self, base: str, token: str | None = None):
         url = urlparse(base)
-        self.base = base
         self.address = (url.hostname, url.port)
         self.token = token
         self._conn: http.client.HTTPConnection | None = None

@@ -97,24 +97,14 @@ class _ReplyQueueConsumer(QueueConsumer):
     """
 
     def get_consumers(self, consumer_cls, channel):
-        for provider in self._providers:
-            consumer = consumer_cls(
-                queues=[provider.queue],
-                callbacks=[functools.partial(self.handle_message, provider)],
-                accept=self.accept,
-                no_ack=True,
-            )
-            self._consumers[provider] = consumer
-        return self._consumers.values()
+        return super().get_consumers(functools.partial(consumer_cls, no_ack=True), channel)
+
+    def ack_message(self, message):
+        """Nothing to ack: the broker counted the reply as acked when it sent it."""
 
 
 class _ReplyListener(ReplyListener):
     queue_consumer = _ReplyQueueConsumer()
-
-    def handle_message(self, body, message):
-        waiting = self._reply_events.pop(message.properties.get("correlation_id"), None)
-        if waiting is not None:
-            waiting.send(body)
 
 
 class RpcProxy(nameko_rpc.RpcProxy):
