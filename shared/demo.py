@@ -677,6 +677,31 @@ class Story:
             json={"reason": "Delivered, with a split."},
         )
         step(client.name, "ends the fixed-price contract")
+        # rated now, inside its feedback window: the hourly chapter moves the clock by up to
+        # 16 days (to the week's payout), past the 14-day window of a contract ended today
+        self.rate_each_other(fixed, ada, 4)
+
+    def rate_each_other(self, contract_id: str, freelancer: Person, rating: int) -> None:
+        """The client rates ``freelancer`` on an ended contract, then the freelancer the client."""
+        p, client = self.p, self.client
+        given = p.wait_for(
+            "reputation to open the feedback window",
+            lambda: p.call(
+                "POST",
+                f"/v1/contracts/{contract_id}/feedback",
+                client,
+                json=feedback(rating, FREELANCER_CRITERIA, "Good work, clear communication."),
+                allow=(404, 409),
+            ),
+        )
+        step(client.name, f"rates {freelancer.name}", f"{rating}/5 ({given['status']})")
+        answer = p.call(
+            "POST",
+            f"/v1/contracts/{contract_id}/feedback",
+            freelancer,
+            json=feedback(5, CLIENT_CRITERIA, "Clear brief and prompt payments."),
+        )
+        step(freelancer.name, f"rates {client.name}", f"5/5 ({answer['status']})")
 
     def hourly_week(self) -> None:
         """An hourly week: time logged, then the clock moved to the invoice, review and payout."""
@@ -736,29 +761,12 @@ class Story:
         step(client.name, "ends the hourly contract")
 
     def feedback_and_scores(self) -> None:
-        """Both contracts ended: each side rates the other, the scores and records appear."""
+        """Both contracts ended (the fixed-price one rated when it ended): the hourly one is
+        rated, the scores and records appear."""
         p, client, (ada, _, chen) = self.p, self.client, self.freelancers
-        fixed, hourly = self.fixed, self.hourly
+        fixed = self.fixed
         chapter("8. Feedback and scores")
-        for contract_id, freelancer, rating in ((fixed, ada, 4), (hourly, chen, 5)):
-            given = p.wait_for(
-                "reputation to open the feedback window",
-                lambda contract_id=contract_id, rating=rating: p.call(
-                    "POST",
-                    f"/v1/contracts/{contract_id}/feedback",
-                    client,
-                    json=feedback(rating, FREELANCER_CRITERIA, "Good work, clear communication."),
-                    allow=(404, 409),
-                ),
-            )
-            step(client.name, f"rates {freelancer.name}", f"{rating}/5 ({given['status']})")
-            answer = p.call(
-                "POST",
-                f"/v1/contracts/{contract_id}/feedback",
-                freelancer,
-                json=feedback(5, CLIENT_CRITERIA, "Clear brief and prompt payments."),
-            )
-            step(freelancer.name, f"rates {client.name}", f"5/5 ({answer['status']})")
+        self.rate_each_other(self.hourly, chen, 5)
         for freelancer in (ada, chen):
             score = p.call("GET", f"/v1/freelancers/{freelancer.user_id}/score", client)
             shown = (

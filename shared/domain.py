@@ -62,6 +62,12 @@ class Aggregate:
         return self.version > 0
 
     @classmethod
+    def fresh(cls, id: str) -> Aggregate:
+        """A new aggregate under ``id`` (a fresh random id): nothing to read first. Its
+        events append at expected version 0, so an id whose stream exists is refused."""
+        return cls.rehydrate(id, ())
+
+    @classmethod
     def rehydrate(cls, id: str, events: Iterable[Any]) -> Aggregate:
         """Fold stored events (anything with ``.type``, ``.data`` and ``.version``)."""
         agg = cls(id)

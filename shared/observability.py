@@ -37,9 +37,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-import amqp
 import psycopg
-from kombu.utils.url import parse_url
 from nameko.events import EventHandler
 from nameko.extensions import DependencyProvider
 from nameko.rpc import Rpc
@@ -53,6 +51,7 @@ from prometheus_client import (
 )
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 
+from shared.channel import amqp_connection
 from shared.clock import clock_from_config
 
 log = logging.getLogger(__name__)
@@ -243,17 +242,12 @@ def read_database(dsn: str, relay_name: str, now: datetime, state: ServiceState)
 
 
 def read_broker(amqp_uri: str, queues: list[str], state: ServiceState) -> None:
-    parts = parse_url(amqp_uri)
-    conn = amqp.Connection(
-        host=f"{parts.get('hostname') or 'localhost'}:{parts.get('port') or 5672}",
-        userid=parts.get("userid") or "guest",
-        password=parts.get("password") or "guest",
-        virtual_host=parts.get("virtual_host") or "/",
+    conn = amqp_connection(
+        amqp_uri,
         connect_timeout=PROBE_TIMEOUT,
         read_timeout=PROBE_TIMEOUT,
         write_timeout=PROBE_TIMEOUT,
     )
-    conn.connect()
     try:
         channel = conn.channel()
         for name in queues:

@@ -33,9 +33,9 @@ import zlib
 
 import amqp
 import psycopg
-from kombu.utils.url import parse_url
 from nameko.extensions import DependencyProvider
 
+from shared.channel import publishing_connection
 from shared.config import flag
 from shared.eventstore.hashing import canonical_time
 
@@ -46,20 +46,6 @@ _RELAY_LOCK_BASE = 7420100
 
 class RelayError(RuntimeError):
     pass
-
-
-def _amqp_connection(amqp_uri: str, heartbeat: int = 0) -> amqp.Connection:
-    parts = parse_url(amqp_uri)
-    conn = amqp.Connection(
-        host=f"{parts.get('hostname') or 'localhost'}:{parts.get('port') or 5672}",
-        userid=parts.get("userid") or "guest",
-        password=parts.get("password") or "guest",
-        virtual_host=parts.get("virtual_host") or "/",
-        heartbeat=heartbeat,
-        confirm_publish=False,
-    )
-    conn.connect()
-    return conn
 
 
 class ConfirmingPublisher:
@@ -74,7 +60,7 @@ class ConfirmingPublisher:
         self._nacked = False
 
     def _open(self) -> None:
-        self.conn = _amqp_connection(self.amqp_uri)
+        self.conn = publishing_connection(self.amqp_uri)
         self.channel = self.conn.channel()
         self.channel.exchange_declare(self.exchange, "topic", durable=True, auto_delete=False)
         self.channel.confirm_select()

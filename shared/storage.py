@@ -32,6 +32,7 @@ from shared.clock import clock_from_config
 from shared.config import flag
 from shared.errors import ConcurrencyError, Conflict, MarketplaceError
 from shared.eventstore import PostgresEventStore, Projection, UnitOfWork, Upcasters
+from shared.eventstore.postgres import autocommit_connection
 from shared.eventstore.upcasting import NO_UPCASTERS
 from shared.migrate import ensure_database, migrate
 
@@ -58,15 +59,8 @@ def retry_on_conflict(fn: Callable[[], Any], attempts: int = COMMAND_ATTEMPTS) -
             time.sleep(random.uniform(0, 0.004 * (2**attempt)))
 
 
-@contextmanager
-def read_connection(pool):
-    """A pooled connection in autocommit for one read: no BEGIN and COMMIT round trips."""
-    with pool.connection() as conn:
-        conn.autocommit = True
-        try:
-            yield conn
-        finally:
-            conn.autocommit = False
+# A pooled connection in autocommit for one read: no BEGIN and COMMIT round trips.
+read_connection = autocommit_connection
 
 
 class Storage:
@@ -81,6 +75,10 @@ class Storage:
     def transaction(self, metadata: Mapping | None = None) -> Iterator[UnitOfWork]:
         with self.store.transaction({**self.metadata, **(metadata or {})}) as uow:
             yield uow
+
+    def reading(self):
+        """A unit of work for reads only, without a transaction (``store.reading``)."""
+        return self.store.reading()
 
     def query(self, sql: str, params: Any = None) -> list[tuple]:
         """Read from the service's read models (not in a command's transaction)."""

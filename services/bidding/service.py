@@ -122,14 +122,23 @@ class BiddingService(shared_rpc.Operations, shared_rpc.FollowsSuspensions, polic
         ``now`` is the command's own moment: a lot granted a microsecond after the moment a
         command judges the balance at would not count yet (``Lot.usable``), so a command
         passes the one ``now`` it uses throughout."""
-        wallet = uow.load(ConnectsWallet, freelancer_id)
+        return self._granted(uow.load(ConnectsWallet, freelancer_id), now)
+
+    def _granted(self, wallet: ConnectsWallet, now=None) -> ConnectsWallet:
+        """``wallet`` with this month's free connects granted (see ``_wallet``)."""
         wallet.grant_monthly_allotment(now or self.store.clock.now(), self.settings)
         return wallet
 
+    def _listing_and_wallet(self, uow, job_id: str, freelancer_id: str, now):
+        """The job's listing and the freelancer's wallet (allotment granted), read at once."""
+        listing, wallet = uow.load_many((JobListing, job_id), (ConnectsWallet, freelancer_id))
+        return listing, self._granted(wallet, now)
+
     def _load_offer(self, uow, offer_id: str):
         offer = uow.load(Offer, offer_id, must_exist=True)
-        listing = uow.load(JobListing, offer.job_id)
-        proposal = uow.load(Proposal, offer.proposal_id) if offer.proposal_id else None
+        if not offer.proposal_id:
+            return offer, uow.load(JobListing, offer.job_id), None
+        listing, proposal = uow.load_many((JobListing, offer.job_id), (Proposal, offer.proposal_id))
         return offer, listing, proposal
 
     def _offer_command(self, method: str, args: dict, act) -> dict:
@@ -184,7 +193,7 @@ class BiddingService(shared_rpc.Operations, shared_rpc.FollowsSuspensions, polic
                 return connects_summary(wallet, now)
 
             return self._command("connects_balance", {}, actor, run)
-        with self.store.transaction() as uow:
+        with self.store.reading() as uow:
             wallet = uow.load(ConnectsWallet, target)
         return connects_summary(wallet, self.store.clock.now())
 
@@ -235,9 +244,8 @@ class BiddingService(shared_rpc.Operations, shared_rpc.FollowsSuspensions, polic
         actor = self._actor()
         actor.require("freelancer")
         now = self.store.clock.now()
-        with self.store.transaction() as uow:
-            listing = uow.load(JobListing, args["job_id"])
-            wallet = self._wallet(uow, actor.user_id, now)
+        with self.store.reading() as uow:
+            listing, wallet = self._listing_and_wallet(uow, args["job_id"], actor.user_id, now)
         return proposal_quote(
             listing,
             wallet,
@@ -266,9 +274,8 @@ class BiddingService(shared_rpc.Operations, shared_rpc.FollowsSuspensions, polic
 
         def run(uow):
             now = self.store.clock.now()
-            listing = uow.load(JobListing, args["job_id"])
-            wallet = self._wallet(uow, actor.user_id, now)
-            proposal = uow.load(Proposal, str(uuid.uuid4()))
+            listing, wallet = self._listing_and_wallet(uow, args["job_id"], actor.user_id, now)
+            proposal = Proposal.fresh(str(uuid.uuid4()))
             domain.submit_proposal(listing, wallet, proposal, actor, args, now, self.settings)
             uow.save(listing, wallet, proposal)
             return {
@@ -325,7 +332,7 @@ class BiddingService(shared_rpc.Operations, shared_rpc.FollowsSuspensions, polic
         Result: ``{job_id, total, proposals [client view]}``.
         Errors: NotFound (unknown job); Forbidden (not the job's client)."""
         actor = self._actor()
-        with self.store.transaction() as uow:
+        with self.store.reading() as uow:
             listing = uow.load(JobListing, args["job_id"])
         require_job_client(listing, actor)
         rows = [
@@ -420,9 +427,13 @@ class BiddingService(shared_rpc.Operations, shared_rpc.FollowsSuspensions, polic
         actor = self._actor()
 
         def run(uow):
-            listing = uow.load(JobListing, args["job_id"])
-            proposal = uow.load(Proposal, args["proposal_id"]) if args["proposal_id"] else None
-            offer = uow.load(Offer, str(uuid.uuid4()))
+            if args["proposal_id"]:
+                listing, proposal = uow.load_many(
+                    (JobListing, args["job_id"]), (Proposal, args["proposal_id"])
+                )
+            else:
+                listing, proposal = uow.load(JobListing, args["job_id"]), None
+            offer = Offer.fresh(str(uuid.uuid4()))
             domain.send_offer(
                 listing, proposal, offer, actor, args, self.store.clock.now(), self.settings
             )

@@ -35,7 +35,13 @@ from .domain import Contract
 from .ledger import LedgerEntry
 from .payments import ProviderNotification, SandboxProvider
 from .policies import deadline_handlers, save
-from .projections import LEDGER_READERS, authorize_ledger_read, ledger_statement, wallet_view
+from .projections import (
+    LEDGER_READERS,
+    authorize_ledger_read,
+    contract_view,
+    ledger_statement,
+    wallet_view,
+)
 from .read_models import PROJECTIONS
 from .wallet import Wallet, wallet_id
 
@@ -99,10 +105,8 @@ class EscrowService(
         def run(uow, caller, now):
             contract = uow.load(Contract, args["contract_id"], must_exist=True)
             extra = act(uow, contract, caller, now) or {}
-            row = uow.execute(
-                "SELECT view FROM escrow_contracts WHERE contract_id = %s", (contract.id,)
-            ).fetchone()
-            return {**extra, "contract": row[0]}
+            # the row the projection just wrote is this view of the saved aggregate
+            return {**extra, "contract": contract_view(contract)}
 
         return self._command(method, args, run)
 

@@ -24,7 +24,8 @@ import eventlet
 from nameko.dependency_providers import Config
 from nameko.exceptions import UnknownService
 from nameko.extensions import DependencyProvider
-from nameko.web.handlers import http
+from nameko.web.handlers import HttpRequestHandler
+from nameko.web.server import WebServer
 from werkzeug.datastructures import Headers
 from werkzeug.exceptions import HTTPException, MethodNotAllowed
 from werkzeug.exceptions import NotFound as NoSuchRoute
@@ -97,6 +98,24 @@ def _url_map() -> Map:
 
 
 URL_MAP = _url_map()
+
+
+class _WebServer(WebServer):
+    """nameko's web server without eventlet's access line per request: ``api`` writes the
+    gateway's own (with the request id and the status), and formatting both cost ~100 us
+    per request."""
+
+    def get_wsgi_server(self, sock, wsgi_app, **options):
+        server = super().get_wsgi_server(sock, wsgi_app, **options)
+        server.log_output = False
+        return server
+
+
+class _HttpEntrypoint(HttpRequestHandler):
+    server = _WebServer()
+
+
+http = _HttpEntrypoint.decorator
 
 
 def json_response(status: int, body, request_id: str, headers: Headers | None = None) -> Response:

@@ -110,7 +110,7 @@ class IdentityService(platform.Operations):  # module import: `nameko run` lists
         runtime = self.identity
 
         def run(uow):
-            user = uow.load(User, str(uuid.uuid4()))
+            user = User.fresh(str(uuid.uuid4()))
             reservation = uow.load(EmailReservation, email_key(args["email"]))
             open_account(
                 user,
@@ -211,7 +211,7 @@ class IdentityService(platform.Operations):  # module import: `nameko run` lists
             reservation = uow.load(EmailReservation, email_key(args["email"]))
             user = uow.load(User, reservation.user_id or NO_ACCOUNT)
             user.sign_in(args["password"], runtime.hasher, now)
-            session = uow.load(Session, str(uuid.uuid4()))
+            session = Session.fresh(str(uuid.uuid4()))
             refresh_token = new_refresh_token(session.id)
             session.start(
                 user_id=user.id,

@@ -535,18 +535,23 @@ class ClientStatsProjection(Projection):
             ),
         )
         columns = client_search_columns(stats)
+        values = (
+            columns["client_payment_verified"],
+            columns["client_total_hires"],
+            columns["client_suspended"],
+            columns["client_rating_centi"],
+            columns["client_rating_count"],
+        )
+        # Only rows whose copy differs are rewritten: most facts (a job posted, money spent)
+        # change none of these columns, and each rewritten row costs a new tuple and an entry
+        # in every index of the search table, for every job the client ever posted.
         cur.execute(
             "UPDATE job_search SET client_payment_verified = %s, client_total_hires = %s,"
             " client_suspended = %s, client_rating_centi = %s, client_rating_count = %s"
-            " WHERE client_id = %s",
-            (
-                columns["client_payment_verified"],
-                columns["client_total_hires"],
-                columns["client_suspended"],
-                columns["client_rating_centi"],
-                columns["client_rating_count"],
-                client_id,
-            ),
+            " WHERE client_id = %s AND (client_payment_verified, client_total_hires,"
+            " client_suspended, client_rating_centi, client_rating_count)"
+            " IS DISTINCT FROM (%s, %s, %s, %s, %s)",
+            (*values, client_id, *values),
         )
 
 

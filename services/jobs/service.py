@@ -276,7 +276,7 @@ class JobsService(policies.JobPolicies, platform.FollowsSuspensions, platform.Op
         ``job_id``. Errors: NotFound (also for a job the caller may not see).
         """
         viewer = self._viewer()
-        with self.store.transaction() as uow:
+        with self.store.reading() as uow:
             job = self._load_visible_job(uow, args["job_id"], viewer)
             stats = load_client_stats(uow.cursor, job.client_id)
         return job_view(job, viewer, stats)
@@ -291,7 +291,7 @@ class JobsService(policies.JobPolicies, platform.FollowsSuspensions, platform.Op
         Errors: NotFound.
         """
         viewer = self._viewer()
-        with self.store.transaction() as uow:
+        with self.store.reading() as uow:
             job = self._load_visible_job(uow, args["job_id"], viewer)
             events = uow.read_stream(job.stream)
         return job_history(events, viewer)
@@ -515,7 +515,7 @@ class JobsService(policies.JobPolicies, platform.FollowsSuspensions, platform.Op
         Who: any signed-in user (their own only).
         """
         caller = self.caller.authenticated()
-        with self.store.transaction() as uow:
+        with self.store.reading() as uow:
             return uow.load(SavedSearches, caller.user_id).listing()
 
     @rpc

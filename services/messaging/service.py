@@ -101,7 +101,7 @@ class MessagingService(policies.RoomPolicies, platform.Operations, platform.Foll
         Errors: NotAuthenticated; ValidationError on a bad cursor or limit.
         """
         me = self.caller.authenticated()
-        with self.store.transaction() as uow:
+        with self.store.reading() as uow:
             return views.rooms_of(uow, me.user_id, args["before"], args["limit"])
 
     @rpc
@@ -115,7 +115,7 @@ class MessagingService(policies.RoomPolicies, platform.Operations, platform.Foll
         a reviewer with recorded access (``request_room_access``).
         """
         me = self.caller.authenticated()
-        with self.store.transaction() as uow:
+        with self.store.reading() as uow:
             room = uow.load(Room, args["room_id"])
             room.ensure_can_read(me.user_id, me.roles, self.store.clock.now())
             return views.room(uow, room.id, me.user_id)
@@ -253,7 +253,7 @@ class MessagingService(policies.RoomPolicies, platform.Operations, platform.Foll
         Errors: NotAuthenticated; NotFound; Forbidden unless a reader of the room.
         """
         me = self.caller.authenticated()
-        with self.store.transaction() as uow:
+        with self.store.reading() as uow:
             room = uow.load(Room, args["room_id"])
             room.ensure_can_read(me.user_id, me.roles, self.store.clock.now())
             return views.messages(uow, room.id, args["before"], args["limit"])
@@ -270,7 +270,7 @@ class MessagingService(policies.RoomPolicies, platform.Operations, platform.Foll
         (participants included: they see the room's current view).
         """
         me = self.caller.authenticated()
-        with self.store.transaction() as uow:
+        with self.store.reading() as uow:
             message, room = self._message_and_room(uow, args["message_id"])
             room.ensure_can_see_history(me.user_id, me.roles, self.store.clock.now())
             events = uow.read_stream(Message.stream_for(message.id))

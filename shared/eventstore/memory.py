@@ -24,9 +24,10 @@ A = TypeVar("A", bound=Aggregate)
 
 
 class MemoryUnitOfWork:
-    def __init__(self, store: InMemoryEventStore, metadata: dict):
+    def __init__(self, store: InMemoryEventStore, metadata: dict, reading: bool = False):
         self.store = store
         self.metadata = metadata
+        self.reading = reading
         self.staged: list[RecordedEvent] = []
         self.recorded = self.staged
 
@@ -36,11 +37,17 @@ class MemoryUnitOfWork:
         ]
         return [self.store._upcast(e) for e in events if e.version > after_version]
 
+    def read_streams(self, streams: Sequence[str]) -> dict[str, list[RecordedEvent]]:
+        return {stream: self.read_stream(stream) for stream in streams}
+
     def load(self, cls: type[A], id: str, *, must_exist: bool = False) -> A:
         events = self.read_stream(cls.stream_for(id))
         if must_exist and not events:
             raise NotFound(f"{cls.__name__.lower()} {id} not found")
         return cls.rehydrate(id, events)
+
+    def load_many(self, *wanted: tuple[type[Aggregate], str]) -> list[Aggregate]:
+        return [self.load(cls, id) for cls, id in wanted]
 
     def save(self, *aggregates: Aggregate, metadata: Mapping | None = None) -> list[RecordedEvent]:
         expected, events = {}, []
@@ -65,6 +72,8 @@ class MemoryUnitOfWork:
     ) -> list[RecordedEvent]:
         if not events:
             return []
+        if self.reading:
+            raise TypeError("a reading unit of work cannot append; use transaction()")
         for stream, version in (expected or {}).items():
             current = self._version(stream)
             if version is not None and version != ANY and current != version:
@@ -127,6 +136,11 @@ class InMemoryEventStore:
             yield uow
             self._events.extend(uow.staged)
 
+    @contextmanager
+    def reading(self) -> Iterator[MemoryUnitOfWork]:
+        with self._lock:
+            yield MemoryUnitOfWork(self, {}, reading=True)
+
     def append(self, events, expected=None, metadata=None) -> list[RecordedEvent]:
         with self.transaction(metadata) as uow:
             return uow.append(events, expected)
@@ -138,7 +152,7 @@ class InMemoryEventStore:
             ]
 
     def load(self, cls: type[A], id: str, *, must_exist: bool = False) -> A:
-        with self.transaction() as uow:
+        with self.reading() as uow:
             return uow.load(cls, id, must_exist=must_exist)
 
     def stream_version(self, stream: str) -> int:

@@ -135,20 +135,21 @@ def test_expected_version_mismatch_writes_nothing(make_store):
     assert store.stream_version("s-1") == 2
 
 
+class Counter(Aggregate):
+    stream_prefix = "counter"
+
+    def __init__(self, id):
+        super().__init__(id)
+        self.total = 0
+
+    def add(self, n):
+        self.record("Added", n=n)
+
+    def on_Added(self, data):
+        self.total += data["n"]
+
+
 def test_aggregates_load_and_save_with_their_loaded_version(make_store):
-    class Counter(Aggregate):
-        stream_prefix = "counter"
-
-        def __init__(self, id):
-            super().__init__(id)
-            self.total = 0
-
-        def add(self, n):
-            self.record("Added", n=n)
-
-        def on_Added(self, data):
-            self.total += data["n"]
-
     store = make_store()
     with store.transaction() as uow:
         c = uow.load(Counter, "c1")
@@ -302,3 +303,32 @@ def test_iter_all_stops_at_a_moment_in_time(make_store, clock):
     store.append([ev("s-1", n=2)])
     assert [e.data["n"] for e in store.iter_all(until=cutoff)] == [1]
     assert [e.data["n"] for e in store.iter_all(page=1)] == [1, 2]
+
+
+def test_load_many_reads_what_separate_loads_read(make_store):
+    store = make_store()
+    store.append([ev("counter-a", "Added", n=1), ev("counter-b", "Added", n=5), ev("other-x")])
+    store.append([ev("counter-a", "Added", n=2)])
+    with store.transaction() as uow:
+        a, missing, b, a_again = uow.load_many(
+            (Counter, "a"), (Counter, "none"), (Counter, "b"), (Counter, "a")
+        )
+        one_by_one = [uow.load(Counter, i) for i in ("a", "none", "b", "a")]
+    assert [(t.id, t.total, t.version) for t in (a, missing, b, a_again)] == [
+        (t.id, t.total, t.version) for t in one_by_one
+    ]
+    assert (a.total, a.version, missing.version, b.total) == (3, 2, 0, 5)
+    assert a is not a_again  # each is its own aggregate to change
+
+
+def test_a_reading_unit_of_work_sees_commits_and_refuses_to_append(make_store):
+    store = make_store()
+    store.append([ev("counter-r", "Added", n=4)])
+    with store.reading() as uow:
+        tally = uow.load(Counter, "r")
+        assert (tally.total, tally.version) == (4, 1)
+        tally.record("Added", n=1)
+        with pytest.raises(TypeError):
+            uow.save(tally)
+    assert store.load(Counter, "r").total == 4
+    assert [e.version for e in store.read_stream("counter-r")] == [1]

@@ -1,6 +1,8 @@
-"""How RPC messages travel (``shared.rpc``): calls through its ``RpcProxy`` are transient and
-confirmed, replies are transient and unconfirmed, and a caller takes its replies without
-acks, on a real broker with real nameko containers."""
+"""How RPC messages travel (``shared.rpc``, ``shared.channel``): calls through its ``RpcProxy``
+and the replies are transient and unconfirmed, written on a channel of the container's own;
+a call to a service that was never there still fails at once; a caller takes its replies
+without acks; a channel whose connection the broker closed reconnects before it writes. On
+a real broker with real nameko containers."""
 
 from __future__ import annotations
 
@@ -12,6 +14,7 @@ from nameko.exceptions import RemoteError
 from nameko.rpc import rpc
 from nameko.standalone.rpc import ClusterRpcProxy
 
+from shared.channel import PublishChannel, amqp_connection
 from shared.rpc import RpcProxy
 
 
@@ -23,11 +26,20 @@ class Target:
         return 2 * n
 
 
+class Late:
+    name = "late"
+
+    @rpc
+    def hello(self):
+        return "here"
+
+
 class Caller:
     name = "caller"
 
     target = RpcProxy("target")
     absent = RpcProxy("absent")
+    late = RpcProxy("late")
 
     @rpc
     def twice_doubled(self, n):
@@ -36,6 +48,10 @@ class Caller:
     @rpc
     def ask_absent(self):
         return self.absent.anything()
+
+    @rpc
+    def ask_late(self):
+        return self.late.hello()
 
 
 @pytest.fixture
@@ -81,14 +97,12 @@ def _consumers(rabbit_manager, vhost, queue_prefix, timeout=10.0):
         time.sleep(0.2)
 
 
-def test_calls_are_transient_and_confirmed_and_replies_transient_and_unconfirmed(
-    cluster, published
-):
+def test_calls_and_replies_are_transient_and_unconfirmed(cluster, published):
     assert cluster.caller.twice_doubled(n=5) == 20
 
     calls = [p for p in published if p["routing_key"] == "target.double"]
     assert len(calls) == 2
-    assert all(p["delivery_mode"] == 1 and p["confirmed"] for p in calls), calls
+    assert all(p["delivery_mode"] == 1 and not p["confirmed"] for p in calls), calls
 
     # the caller's reply listener routes by a uuid; the target answers there twice
     replies = [p for p in published if "." not in p["routing_key"]]
@@ -118,4 +132,67 @@ def test_a_call_to_a_service_that_is_not_running_fails_at_once(cluster):
     with pytest.raises(RemoteError) as refused:
         cluster.caller.ask_absent()
     assert refused.value.exc_type == "UnknownService"
-    assert time.monotonic() - started < 5  # the confirm tells, not the caller's timeout
+    assert time.monotonic() - started < 5  # the queue look-up tells, not the caller's timeout
+
+
+def test_a_service_that_was_absent_is_found_once_it_runs(cluster, container_factory, rabbit_config):
+    """Only services that are there are remembered: one that starts later can be called."""
+    with pytest.raises(RemoteError) as refused:
+        cluster.caller.ask_late()
+    assert refused.value.exc_type == "UnknownService"
+    container_factory(Late, rabbit_config).start()
+    assert cluster.caller.ask_late() == "here"
+
+
+def _connection_named(rabbit_manager, vhost, port, timeout=10.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for conn in rabbit_manager.get_connections():
+            if conn.get("vhost") == vhost and conn.get("peer_port") == port:
+                return conn["name"]
+        time.sleep(0.2)
+    raise AssertionError(f"no broker connection from port {port}")
+
+
+def test_a_channel_whose_connection_the_broker_closed_reconnects_before_writing(
+    rabbit_config, rabbit_manager
+):
+    """Without confirms a message written into a closed connection would vanish: the
+    channel sees the close on its socket and writes on a new connection instead."""
+    uri, vhost = rabbit_config["AMQP_URI"], rabbit_config["vhost"]
+    reader = amqp_connection(uri)
+    try:
+        inbox = reader.channel()
+        inbox.queue_declare("inbox", durable=False, auto_delete=False)
+        channel = PublishChannel(uri)
+        channel.publish(b"one", exchange="", routing_key="inbox", delivery_mode=1)
+        port = channel._conn.sock.getsockname()[1]
+        rabbit_manager.delete_connection(_connection_named(rabbit_manager, vhost, port))
+        time.sleep(1.0)  # the broker's close reaches the idle socket
+        channel.publish(b"two", exchange="", routing_key="inbox", delivery_mode=1)
+        assert channel._conn.sock.getsockname()[1] != port
+
+        bodies = []
+        deadline = time.monotonic() + 10
+        while len(bodies) < 2 and time.monotonic() < deadline:
+            message = inbox.basic_get("inbox", no_ack=True)
+            if message is None:
+                time.sleep(0.05)
+            else:
+                bodies.append(message.body)
+        assert bodies == [b"one", b"two"]
+        channel.close()
+    finally:
+        reader.close()
+
+
+def test_a_channel_tells_whether_a_queue_exists(rabbit_config):
+    channel = PublishChannel(rabbit_config["AMQP_URI"])
+    try:
+        assert channel.queue_exists("no-such-queue") is False
+        helper = amqp_connection(rabbit_config["AMQP_URI"])
+        helper.channel().queue_declare("some-queue", durable=False, auto_delete=False)
+        helper.close()
+        assert channel.queue_exists("some-queue") is True
+    finally:
+        channel.close()

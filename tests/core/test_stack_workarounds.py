@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -12,10 +13,15 @@ from nameko.web.handlers import http
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def test_psycopg_is_told_to_use_the_green_safe_wait_function():
+def test_psycopg_waits_with_the_green_wait_function():
+    """``shared`` installs ``shared.greenwait.wait_green`` (its tests:
+    tests/core/test_greenwait.py); the selector one stays psycopg's own choice beneath."""
     import psycopg.waiting
 
-    assert psycopg.waiting.wait is psycopg.waiting.wait_selector
+    from shared.greenwait import wait_green
+
+    assert psycopg.waiting.wait is wait_green
+    assert os.environ["PSYCOPG_WAIT_FUNC"] == "wait_selector"
 
 
 def test_the_nameko_cli_runs_with_the_pinned_setuptools():

@@ -8,7 +8,7 @@ from datetime import timedelta
 import pytest
 
 from shared.errors import Forbidden
-from tests.escrow.driver import AUDITOR, fixed_offer, usd
+from tests.escrow.driver import AUDITOR, fixed_offer, hourly_offer, usd
 
 CLIENT, FREELANCER = "client-1", "free-1"
 
@@ -99,3 +99,32 @@ def test_a_milestone_from_funding_to_withdrawal(escrow):
         escrow.client(CLIENT, "ledger", account="platform_fees")
     with pytest.raises(Forbidden):
         escrow.client("someone", "ledger", account=f"contract_escrow:{contract_id}")
+
+
+def test_each_contract_command_answers_with_the_row_get_contract_reads(escrow):
+    """A contract command's result is the view of the aggregate it saved, not a read of the
+    row the projection wrote: the two must be the same, after every kind of change."""
+    contract_id = escrow.open_contract(fixed_offer(amounts=(4_000, 6_000)))
+    escrow.fund_wallet(CLIENT, 20_000)
+    first, second = (
+        m["milestone_id"]
+        for m in escrow.client(CLIENT, "get_contract", contract_id=contract_id)["milestones"]
+    )
+    steps = [
+        (CLIENT, "fund_milestone", {"milestone_id": first}),
+        (FREELANCER, "submit_work", {"milestone_id": first}),
+        (CLIENT, "request_changes", {"milestone_id": first, "message": "Add the calendar."}),
+        (FREELANCER, "submit_work", {"milestone_id": first}),
+        (CLIENT, "approve_milestone", {"milestone_id": first}),
+        (CLIENT, "fund_milestone", {"milestone_id": second}),
+    ]
+    hourly_id = escrow.open_contract(hourly_offer(client=CLIENT, freelancer=FREELANCER))
+    steps += [
+        (CLIENT, "pause_contract", {"reason": "Holiday.", "contract_id": hourly_id}),
+        (CLIENT, "resume_contract", {"contract_id": hourly_id}),
+    ]
+    for user, method, args in steps:
+        roles = "client" if user == CLIENT else "freelancer"
+        args = {"contract_id": contract_id, **args}
+        answered = escrow.call(user, roles, method, **args)["contract"]
+        assert answered == escrow.client(CLIENT, "get_contract", contract_id=args["contract_id"])

@@ -243,3 +243,49 @@ def test_a_client_rating_of_the_wrong_shape_is_parked(jobs):
     (letter,) = list_dead_letters(jobs.dsn)
     assert letter["consumer"] == "jobs.note_client_rating"
     assert jobs.log_length() == before
+
+
+def test_a_fact_that_changes_no_searched_column_leaves_the_clients_rows_alone(jobs):
+    """Money spent changes the client's stats but none of the client columns copied into
+    every one of the client's search rows; those rows are not rewritten for it. A hire
+    changes one of them (the hire count), and every row of the client follows."""
+    jobs_of_client = [create(jobs), create(jobs)]
+
+    def row_versions() -> dict[str, str]:
+        return dict(
+            jobs.rows(
+                "SELECT job_id, xmin::text FROM job_search WHERE job_id = ANY(%s)",
+                (jobs_of_client,),
+            )
+        )
+
+    before = row_versions()
+    released = {
+        "contract_id": "contract-9",
+        "client_id": "client-1",
+        "freelancer_id": "freelancer-1",
+        "milestone_id": "m-9",
+        "payment_id": "pay-9",
+        "gross": usd(10_000),
+        "net": usd(9_000),
+        "fee": usd(1_000),
+        "automatic": False,
+        "released_at": AT,
+        "security_period_seconds": 432000,
+        "available_at": AT,
+    }
+    jobs.deliver("escrow", "MilestoneReleased", released)
+    wait_until(lambda: jobs.processed("note_milestone_spend") == 1)
+    assert jobs.call("get_job", None, job_id=jobs_of_client[1])["client"]["total_spent"] == [
+        usd(10_000)
+    ]
+    assert row_versions() == before
+
+    jobs.deliver("escrow", "ContractOpened", contract_opened(jobs_of_client[0]))
+    wait_until(lambda: jobs.processed("fill_job") == 1)
+    after = row_versions()
+    assert all(after[job] != before[job] for job in jobs_of_client)
+    hires = jobs.rows(
+        "SELECT client_total_hires FROM job_search WHERE job_id = ANY(%s)", (jobs_of_client,)
+    )
+    assert [h for (h,) in hires] == [1, 1]
