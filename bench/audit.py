@@ -313,15 +313,18 @@ def escrow_template() -> list[NewEvent]:
     return book.log
 
 
-def copies(template: Sequence[NewEvent], count: int) -> Iterator[NewEvent]:
-    """``count`` events: the template over and over, each copy with fresh ids."""
+def copies(template: Sequence[NewEvent], count: int, ids: re.Pattern = UUID) -> Iterator[NewEvent]:
+    """``count`` events: the template over and over, each copy with fresh ids (whatever
+    ``ids`` matches, each replaced by a new id of the same form)."""
     texts = [
         json.dumps([e.stream, e.type, e.data, e.metadata], separators=(",", ":")) for e in template
     ]
-    ids = sorted({m for text in texts for m in UUID.findall(text)})
+    found = sorted({m for text in texts for m in ids.findall(text)})
     made = 0
     while True:
-        fresh = {old: str(uuid.uuid4()) for old in ids}.__getitem__
+        fresh = {
+            old: str(uuid.uuid4()) if "-" in old else uuid.uuid4().hex for old in found
+        }.__getitem__
 
         def swap(match: re.Match, fresh=fresh) -> str:
             return fresh(match.group())
@@ -329,7 +332,7 @@ def copies(template: Sequence[NewEvent], count: int) -> Iterator[NewEvent]:
         for text in texts:
             if made == count:
                 return
-            stream, type_, data, metadata = json.loads(UUID.sub(swap, text))
+            stream, type_, data, metadata = json.loads(ids.sub(swap, text))
             yield NewEvent(type_, data, stream, 1, metadata)
             made += 1
 

@@ -53,9 +53,13 @@ def _events(fetch: Fetch, streams: list[str], until_position: int | None) -> lis
     # Reputation has no upcasters yet: every stored event is at schema version 1.
     if not streams:
         return []
+    # ``position + 0``: the bound must not be answered from the position index. Without
+    # fresh statistics PostgreSQL would AND a scan of every position up to the bound with
+    # the streams' key lookups, a read that grows with the whole log (measured: 2 ms at 60k
+    # events for a freelancer with one contract); the streams' own rows are few.
     rows = fetch(
         "SELECT event_id::text, stream, type, data, position FROM events"
-        " WHERE stream = ANY(%s) AND position <= %s ORDER BY position",
+        " WHERE stream = ANY(%s) AND position + 0 <= %s ORDER BY position",
         (streams, until_position if until_position is not None else 2**62),
     )
     return [LoggedEvent(*row) for row in rows]

@@ -65,9 +65,17 @@ def test_system_quick_run_writes_the_agreed_shape(servers, tmp_path):
         assert 0 <= waited["busy_share"] <= 1 and waited["waited_s"] >= 1.0
     growth = result["growth"]
     assert len(growth["sizes"]) == len(growth["points"]) >= 2
-    assert {"search", "wallet", "ledger_page", "message_page", "score"} <= set(
-        growth["points"][0]["reads"]
-    )
+    reads = {"search", "list_proposals", "wallet", "ledger_page", "message_page", "score"}
+    for size, point in zip(growth["sizes"], growth["points"], strict=True):
+        assert reads <= set(point["reads"])
+        # every read answered (a filler that wrote into the sample's own streams made
+        # list_proposals answer Forbidden once), and every log grew as far as asked
+        assert all("p50_ms" in figures for figures in point["reads"].values()), point["reads"]
+        assert point["fill_errors"] == {}
+        grown = point["filled"]
+        assert grown["job_rows"] == size // 2
+        for log in ("escrow_events", "messaging_events", "bidding_events", "reputation_events"):
+            assert grown[log] == size, (log, grown)
 
 
 def test_settle_returns_once_the_machine_is_quiet_enough():
