@@ -49,9 +49,12 @@ def amqp_connection(amqp_uri: str, heartbeat: int = 0, **options) -> amqp.Connec
 _CAPABILITIES = {"consumer_cancel_notify": True, "authentication_failure_close": True}
 
 
-def publishing_connection(amqp_uri: str) -> amqp.Connection:
-    """An open connection for publishing only (no connection.blocked notices)."""
-    return amqp_connection(amqp_uri, client_properties={"capabilities": dict(_CAPABILITIES)})
+def publishing_connection(amqp_uri: str, **options) -> amqp.Connection:
+    """An open connection for publishing only (no connection.blocked notices); ``options``
+    go to ``amqp.Connection`` (``ssl``, ``login_method``)."""
+    return amqp_connection(
+        amqp_uri, client_properties={"capabilities": dict(_CAPABILITIES)}, **options
+    )
 
 
 _LOST = (OSError, amqp.exceptions.AMQPError, amqp.exceptions.RecoverableConnectionError)
@@ -64,8 +67,11 @@ class PublishChannel:
     publish (py-amqp also serialises the frames it writes per connection).
     """
 
-    def __init__(self, amqp_uri: str):
+    def __init__(self, amqp_uri: str, **options):
+        """``options``: what ``amqp.Connection`` takes besides the URI's parts, such as
+        nameko's ``AMQP_SSL`` settings as ``ssl`` and its ``LOGIN_METHOD``."""
         self.amqp_uri = amqp_uri
+        self.options = {k: v for k, v in options.items() if v is not None}
         self._conn: amqp.Connection | None = None
         self._channel = None
         self._lock = threading.Lock()
@@ -103,7 +109,7 @@ class PublishChannel:
         if self._conn is not None and self._closing():
             self._close()
         if self._conn is None:
-            self._conn = publishing_connection(self.amqp_uri)
+            self._conn = publishing_connection(self.amqp_uri, **self.options)
             self._channel = self._conn.channel()
 
     def _closing(self) -> bool:

@@ -21,8 +21,10 @@ import kombu.serialization
 from marshmallow import Schema, fields, validate
 from nameko import rpc as nameko_rpc
 from nameko.constants import (
+    AMQP_SSL_CONFIG_KEY,
     AMQP_URI_CONFIG_KEY,
     DEFAULT_SERIALIZER,
+    LOGIN_METHOD_CONFIG_KEY,
     RPC_EXCHANGE_CONFIG_KEY,
     SERIALIZER_CONFIG_KEY,
 )
@@ -78,10 +80,16 @@ Entrypoint.check_signature = _check_signature_once_per_shape
 
 
 class _ContainerChannel(SharedExtension):
-    """One ``PublishChannel`` per container, closed when the container stops."""
+    """One ``PublishChannel`` per container, closed when the container stops; it connects
+    as nameko's own publishers would (``AMQP_URI``, ``AMQP_SSL``, ``LOGIN_METHOD``)."""
 
     def setup(self) -> None:
-        self.channel = PublishChannel(self.container.config[AMQP_URI_CONFIG_KEY])
+        config = self.container.config
+        self.channel = PublishChannel(
+            config[AMQP_URI_CONFIG_KEY],
+            ssl=config.get(AMQP_SSL_CONFIG_KEY),
+            login_method=config.get(LOGIN_METHOD_CONFIG_KEY),
+        )
 
     def stop(self) -> None:
         self.channel.close()
